@@ -1,0 +1,1 @@
+"""Mushroom Observer as a TensorFlow Datasets dataset."""
