@@ -14,4 +14,24 @@ python -m pyck_tfds.inspect "$OUT/sample_dump" --min_per_class=100 --noprogress
 echo "== 3. Exploration plots"
 python -m tools.explore "$OUT/sample_dump" --out "$OUT/explore"
 
+echo "== 4. tfds build: sharded TFRecords with family labels and a build report"
+tfds build pyck_tfds/mushroom_observer --config=family7_sample \
+  --manual_dir="$OUT/sample_dump" --data_dir="$OUT/tensorflow_datasets"
+
+echo "== 5. tfds.load from user code, and a preview grid of the train split"
+python - "$OUT/tensorflow_datasets" <<'PY'
+import sys
+
+import tensorflow_datasets as tfds
+
+import pyck_tfds  # registers mushroom_observer
+
+datasets, info = tfds.load("mushroom_observer/family7_sample", data_dir=sys.argv[1], with_info=True)
+print("classes:", info.features["label"].names)
+print("split sizes:", {name: split.num_examples for name, split in info.splits.items()})
+print("element spec:", datasets["train"].element_spec["image"])
+PY
+python -m tools.preview --data_dir="$OUT/tensorflow_datasets" --dataset=mushroom_observer/family7_sample \
+  --split=train --out="$OUT/preview_train.png"
+
 echo "Demo outputs are in $OUT/"

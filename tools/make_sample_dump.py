@@ -229,7 +229,7 @@ def _plan(images_per_family: int, seed: int) -> tuple[DumpPlanner, dict[str, int
     return p, rare, skips
 
 
-def write_image(planned: PlannedImage, out: str, seed: int) -> None:
+def write_image(planned: PlannedImage, out: str, seed: int, quality: int = 88) -> None:
     folder = os.path.join(out, "images", planned.folder)
     os.makedirs(folder, exist_ok=True)
     suffix = ".png" if planned.kind == "png" else ".jpg"
@@ -249,7 +249,7 @@ def write_image(planned: PlannedImage, out: str, seed: int) -> None:
     if planned.kind == "png":
         image.save(path, format="PNG")
         return
-    image.save(path, format="JPEG", quality=88)
+    image.save(path, format="JPEG", quality=quality)
     if planned.kind == "corrupt":  # cut short mid-scan, as a broken download is
         with open(path, "rb") as f:
             data = f.read()
@@ -271,7 +271,7 @@ def _write_metadata(records: list[tuple[int, dict]], out: str) -> int:
     return 1
 
 
-def make_sample_dump(out: str, images_per_family: int = 120, seed: int = 0) -> SampleDumpManifest:
+def make_sample_dump(out: str, images_per_family: int = 120, seed: int = 0, jpeg_quality: int = 88) -> SampleDumpManifest:
     """Write the sample dump under `out` (which must be empty or absent) and return its manifest."""
     start = time.perf_counter()
     if os.path.isdir(out) and os.listdir(out):
@@ -280,13 +280,13 @@ def make_sample_dump(out: str, images_per_family: int = 120, seed: int = 0) -> S
         raise ValueError(f"images_per_family must be >= 10 for a grouped 64/16/20 split, got {images_per_family}")
     planner, rare, skips = _plan(images_per_family, seed)
     for planned in planner.images:
-        write_image(planned, out, seed)
+        write_image(planned, out, seed, jpeg_quality)
     lost = _write_metadata(planner.records, out)
     with open(os.path.join(out, "images", str(YEARS[0]), "Thumbs.db"), "wb") as f:
         f.write(b"\x00" * 16)
     with open(os.path.join(out, "README.txt"), "w") as f:
         f.write(f"pyck sample dump: python -m tools.make_sample_dump --images_per_family {images_per_family} "
-                f"--seed {seed}\n")
+                f"--seed {seed} --jpeg_quality {jpeg_quality}\n")
     return SampleDumpManifest(
         out=out, families=sorted(f.name for f in FAMILIES), images_per_family=images_per_family,
         rare_family_images=rare, json_records=len(planner.records), lost_records=lost,
@@ -298,11 +298,12 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("out", None, "Folder to write the sample dump into (new or empty).")
 flags.DEFINE_integer("images_per_family", 120, "Images kept per main family by the study's filters.", lower_bound=10)
 flags.DEFINE_integer("seed", 0, "Seed: the same seed writes the same bytes.")
+flags.DEFINE_integer("jpeg_quality", 88, "JPEG quality of the drawn images.", lower_bound=10, upper_bound=100)
 
 
 def main(argv: list[str]) -> None:
     del argv
-    manifest = make_sample_dump(FLAGS.out, FLAGS.images_per_family, FLAGS.seed)
+    manifest = make_sample_dump(FLAGS.out, FLAGS.images_per_family, FLAGS.seed, FLAGS.jpeg_quality)
     print(f"Wrote {manifest.image_files} image files and {manifest.json_records} metadata records "
           f"to {manifest.out} in {manifest.seconds:.1f} s.")
     print(f"Families kept by the study's filters: {', '.join(manifest.families)} "

@@ -1,0 +1,127 @@
+"""mushroom_observer: Mushroom Observer photos with GBIF family/genus/species labels."""
+
+from __future__ import annotations
+
+import collections
+import json
+
+import numpy as np
+import tensorflow_datasets as tfds
+from etils import epath
+
+from pyck_tfds.dump import EXPECTED_LAYOUT, SPLITS, class_names, load_dump
+from pyck_tfds.mushroom_observer import configs, examples
+
+REPORT_FILE = "build_report.json"
+
+
+class Builder(tfds.core.GeneratorBasedBuilder):
+    """DatasetBuilder for the Mushroom Observer dump (manual download)."""
+
+    VERSION = tfds.core.Version("1.0.0")
+    RELEASE_NOTES = {"1.0.0": "Initial release: observation-grouped 64/16/20 splits, build report."}
+    BUILDER_CONFIGS = configs.BUILDER_CONFIGS
+    MANUAL_DOWNLOAD_INSTRUCTIONS = f"""\
+Download the Mushroom Observer research dump ("mushroomobser-dataset": 11 image folders,
+one per year 2006-2016, about 5 GB of JPEGs, and 12 metadata JSON files, about 440 MB)
+and lay it out under one folder, which you pass as --manual_dir:
+
+{EXPECTED_LAYOUT}
+
+Check it first with `python -m pyck_tfds.inspect DUMP` (prints the filter funnel without
+building). No dump at hand? `python -m tools.make_sample_dump --out DUMP` writes a small
+one in the same layout; build it with --config=family7_sample.
+"""
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        return self.dataset_info_from_configs(
+            features=tfds.features.FeaturesDict({
+                "image": tfds.features.Image(shape=(*configs.IMAGE_SIZE, 3), encoding_format="jpeg"),
+                # Names (sorted alphabetically) are set from the dump in `_split_generators`.
+                "label": tfds.features.ClassLabel(),
+                "image_id": np.int64,
+                "observation_id": np.int64,
+                "is_thumbnail": np.bool_,
+                "date": tfds.features.Text(),
+                "year": np.int32,
+                "family": tfds.features.Text(),
+                "genus": tfds.features.Text(),
+                "species": tfds.features.Text(),
+                "gbif_confidence": np.float32,
+                "location_id": np.int64,
+                "user_id": np.int64,
+            }),
+            supervised_keys=("image", "label"),
+            homepage="https://mushroomobserver.org",
+        )
+
+    def _generate_splits(self, dl_manager, download_config):
+        # Beam only when the user asked for it (--beam_pipeline_options or a runner).
+        self._use_beam = download_config.beam_runner is not None or download_config.beam_options is not None
+        return super()._generate_splits(dl_manager, download_config)
+
+    def _split_generators(self, dl_manager: tfds.download.DownloadManager):
+        config = self.builder_config
+        manual_dir = str(dl_manager.manual_dir)
+        selection = load_dump(manual_dir, config.dump_filter, seed=config.split_seed)
+        self.info.features["label"].names = class_names(selection.examples)
+        report = selection.report.to_dict()
+        report["build_skipped"] = {}
+        self._write_report(report)
+        self.info.as_proto.description += "\n\n" + _description_summary(report)
+        return {
+            split: self._generate_examples(examples.example_rows(selection.split(split)), manual_dir, split)
+            for split in SPLITS
+        }
+
+    def _generate_examples(self, rows: list[dict], manual_dir: str, split: str):
+        size = configs.IMAGE_SIZE
+        if getattr(self, "_use_beam", False):
+            beam = tfds.core.lazy_imports.apache_beam
+            return (
+                f"Create {split}" >> beam.Create(rows)
+                | f"Examples {split}" >> beam.FlatMap(examples.beam_examples, manual_dir=manual_dir, size=size)
+            )
+        return self._python_examples(rows, manual_dir, size)
+
+    def _python_examples(self, rows, manual_dir, size):
+        skipped = collections.Counter()
+        for row in rows:
+            try:
+                yield examples.make_example(row, manual_dir, size)
+            except examples.SkipExample as skip:
+                skipped[skip.reason] += 1
+        self._add_build_skips(skipped)
+
+    def _process_pipeline_result(self, pipeline_result) -> None:
+        """Collect the Beam skip counters into the report (workers cannot write to `self`)."""
+        if pipeline_result is None:
+            return
+        beam = tfds.core.lazy_imports.apache_beam
+        query = beam.metrics.MetricsFilter().with_namespace(examples.SKIP_COUNTER_NAMESPACE)
+        counters = pipeline_result.metrics().query(query)["counters"]
+        self._add_build_skips(collections.Counter({c.key.metric.name: c.committed for c in counters}))
+
+    def _report_path(self) -> epath.Path:
+        return epath.Path(self.data_path) / REPORT_FILE
+
+    def _write_report(self, report: dict) -> None:
+        self._report_path().write_text(json.dumps(report, indent=2))
+
+    def _add_build_skips(self, skipped: collections.Counter) -> None:
+        if not skipped:
+            return
+        report = json.loads(self._report_path().read_text())
+        merged = collections.Counter(report["build_skipped"]) + skipped
+        report["build_skipped"] = dict(sorted(merged.items()))
+        self._write_report(report)
+
+
+def _description_summary(report: dict) -> str:
+    skipped = ", ".join(f"{k} {v:,}" for k, v in sorted(report["skipped"].items(), key=lambda kv: -kv[1]))
+    sizes = ", ".join(f"{k} {v:,}" for k, v in report["split_sizes"].items())
+    return (
+        f"Build report: {report['records_in']:,} metadata records in, {report['kept']:,} images kept "
+        f"({sizes}); skipped: {skipped}. Classes: {', '.join(report['classes'])}. "
+        f"Full funnel and class counts per split: {REPORT_FILE} next to the dataset files."
+    )

@@ -1,0 +1,174 @@
+"""Acceptance tests of the mushroom_observer builder on a generated sample dump."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+import pyck_tfds  # noqa: F401  (registers mushroom_observer)
+from pyck_tfds.dump import SPLITS, load_dump, scan_images
+from pyck_tfds.mushroom_observer import Builder, configs
+from tests.conftest import SMALL_IMAGES_PER_FAMILY
+
+pytestmark = pytest.mark.slow
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FAMILY7 = dataclasses.replace(configs.BUILDER_CONFIGS[0], name="family7_test", min_per_class=SMALL_IMAGES_PER_FAMILY)
+
+
+def build(manual_dir, data_dir, config=FAMILY7, file_format=None, **download_kwargs) -> Builder:
+    builder = Builder(config=config, data_dir=str(data_dir), file_format=file_format)
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=str(manual_dir),
+                                                                              **download_kwargs))
+    return builder
+
+
+def raw_examples(builder: Builder, split: str) -> list[tuple[int, bytes]]:
+    ds = builder.as_dataset(split=split, decoders={"image": tfds.decode.SkipDecoding()}, shuffle_files=False)
+    return [(int(e["image_id"]), e["image"].numpy()) for e in ds]
+
+
+@pytest.fixture(scope="module")
+def built(sample_dump, tmp_path_factory) -> Builder:
+    return build(sample_dump.out, tmp_path_factory.mktemp("data"))
+
+
+def tfds_cli() -> str:
+    return os.path.join(os.path.dirname(sys.executable), "tfds")
+
+
+def test_cli_build_then_load_matches_inspect(sample_dump, tmp_path):
+    config = json.dumps({"name": "family7_cli", "min_per_class": SMALL_IMAGES_PER_FAMILY})
+    result = subprocess.run(
+        [tfds_cli(), "build", "pyck_tfds/mushroom_observer", f"--config={config}", f"--manual_dir={sample_dump.out}",
+         f"--data_dir={tmp_path}"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    inspect = subprocess.run(
+        [sys.executable, "-m", "pyck_tfds.inspect", sample_dump.out, f"--min_per_class={SMALL_IMAGES_PER_FAMILY}",
+         "--json", "--noprogress"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    report = json.loads(inspect.stdout)
+    datasets, info = tfds.load("mushroom_observer/family7_cli", data_dir=str(tmp_path), with_info=True)
+    assert {s: info.splits[s].num_examples for s in SPLITS} == report["split_sizes"]
+    assert info.features["label"].names == report["classes"] == sample_dump.families
+    spec = datasets["train"].element_spec
+    assert spec["image"].shape == (240, 320, 3) and spec["image"].dtype == tf.uint8
+    assert spec["label"].dtype == tf.int64 and spec["image_id"].dtype == tf.int64
+    assert set(spec) == {"image", "label", "image_id", "observation_id", "is_thumbnail", "date", "year", "family",
+                         "genus", "species", "gbif_confidence", "location_id", "user_id"}
+    assert info.supervised_keys == ("image", "label")
+
+
+def test_slicing_and_as_supervised(built):
+    n = built.info.splits["train"].num_examples
+    sliced = built.as_dataset(split="train[:10%]", as_supervised=True)
+    image, label = next(iter(sliced))
+    assert image.shape == (240, 320, 3) and 0 <= int(label) < 7
+    assert len(list(sliced)) == round(n * 0.1)
+
+
+def test_build_report_is_written_and_summarised(built):
+    report = json.loads(open(os.path.join(built.data_path, "build_report.json")).read())
+    assert report["records_in"] == report["kept"] + sum(report["skipped"].values())
+    assert report["split_sizes"] == {s: built.info.splits[s].num_examples for s in SPLITS}
+    assert "Build report:" in built.info.description and "low_confidence" in built.info.description
+
+
+def test_building_twice_gives_the_same_examples(sample_dump, built, tmp_path):
+    again = build(sample_dump.out, tmp_path)
+    for split in SPLITS:
+        assert raw_examples(again, split) == raw_examples(built, split)
+
+
+def test_beam_build_equals_plain_build(sample_dump, built, tmp_path):
+    beam = pytest.importorskip("apache_beam")
+    options = beam.options.pipeline_options.PipelineOptions(["--runner=DirectRunner", "--direct_num_workers=2"])
+    beamed = build(sample_dump.out, tmp_path, beam_options=options)
+    for split in SPLITS:
+        assert sorted(raw_examples(beamed, split)) == sorted(raw_examples(built, split))
+
+
+def test_array_record_format(sample_dump, tmp_path):
+    builder = build(sample_dump.out, tmp_path, file_format="array_record")
+    assert any(f.endswith(".array_record-00000-of-00001") for f in os.listdir(builder.data_path))
+    source = builder.as_data_source(split="test")
+    assert len(source) == builder.info.splits["test"].num_examples
+    assert source[0]["image"].shape == (240, 320, 3)
+
+
+def test_passed_through_jpeg_bytes_are_the_source_files(sample_dump, built):
+    images, _ = scan_images(sample_dump.out, progress=False)
+    by_id = images.set_index("image_id")
+    checked = {"RGB": 0, "L": 0, "CMYK": 0}
+    for split in SPLITS:
+        for image_id, data in raw_examples(built, split):
+            row = by_id.loc[image_id]
+            source = open(os.path.join(sample_dump.out, row["file_path"]), "rb").read()
+            checked[row["mode"]] += 1
+            if row["mode"] == "CMYK":  # converted to RGB by tfds.core.utils.jpeg_cmyk_to_rgb
+                assert data != source and tf.io.decode_jpeg(data).shape == (240, 320, 3)
+            else:
+                assert data == source
+    assert checked["RGB"] > 100 and checked["L"] == 1 and checked["CMYK"] == 1
+
+
+def test_bad_images_are_counted_never_written(sample_dump, built):
+    images, _ = scan_images(sample_dump.out, progress=False)
+    bad = set(images.loc[images["problem"].notna() | (images["format"] != "JPEG"), "image_id"])
+    assert len(bad) == 4  # corrupt, zero-byte, HTML, PNG
+    written = {i for split in SPLITS for i, _ in raw_examples(built, split)}
+    assert not bad & written
+    report = json.loads(open(os.path.join(built.data_path, "build_report.json")).read())
+    for reason in ("image_truncated_jpeg", "image_zero_bytes", "image_unreadable", "format_not_kept"):
+        assert report["skipped"][reason] == 1
+
+
+def test_all_resolutions_resizes_and_counts_build_time_decode_errors(sample_dump, tmp_path):
+    dump = shutil.copytree(sample_dump.out, tmp_path / "dump")
+    png = [os.path.join(d, f) for d, _, fs in os.walk(dump) for f in fs if f.endswith(".png")][0]
+    data = open(png, "rb").read()
+    open(png, "wb").write(data[: len(data) // 3])  # header intact, pixels cut: only a decode finds it
+    config = dataclasses.replace(configs.BUILDER_CONFIGS[2], name="all_res_test")
+    builder = build(dump, tmp_path / "data", config=config)
+    report = json.loads(open(os.path.join(builder.data_path, "build_report.json")).read())
+    assert report["build_skipped"] == {"image_decode_error": 1}
+    total = sum(builder.info.splits[s].num_examples for s in SPLITS)
+    assert total == report["kept"] - 1
+    images, _ = scan_images(dump, progress=False)
+    other_size = set(images.loc[(images["width"] != 320) | (images["height"] != 240), "image_id"])
+    resized = [e for s in SPLITS for e in builder.as_dataset(split=s) if int(e["image_id"]) in other_size]
+    assert len(resized) == sample_dump.expected_skips["resolution_not_kept"]
+    assert all(e["image"].shape == (240, 320, 3) for e in resized)
+
+
+@pytest.mark.parametrize("make_dir", ["missing", "empty"])
+def test_wrong_manual_dir_fails_fast_naming_what_is_missing(tmp_path, make_dir):
+    manual = tmp_path / "dump"
+    if make_dir == "empty":
+        manual.mkdir()
+    start = time.perf_counter()
+    result = subprocess.run(
+        [tfds_cli(), "build", "pyck_tfds/mushroom_observer", "--config=family7", f"--manual_dir={manual}",
+         f"--data_dir={tmp_path / 'data'}"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert time.perf_counter() - start < 60
+    assert str(manual) in result.stderr and "observations_2006.json" in result.stderr
+    assert not os.path.exists(tmp_path / "data" / "mushroom_observer" / "family7" / "1.0.0" / "dataset_info.json")
+
+
+def test_build_needs_no_network(sample_dump, tmp_path, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise OSError("network access attempted during an offline build")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    builder = build(sample_dump.out, tmp_path)
+    assert sum(builder.info.splits[s].num_examples for s in SPLITS) == 7 * SMALL_IMAGES_PER_FAMILY
