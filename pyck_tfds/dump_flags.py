@@ -29,12 +29,8 @@ def _valid_resolution(value: str) -> bool:
 
 def dump_filter_from_flags() -> DumpFilter:
     values = flags.FLAGS
-    return DumpFilter(
-        level=values.level,
-        resolutions=parse_resolutions(values.resolution),
-        min_confidence=values.min_confidence,
-        min_per_class=values.min_per_class,
-        max_classes=values.max_classes,
-        classes=tuple(values.classes) if values.classes else None,
-        formats=tuple(f.upper() for f in values.formats),
+    return DumpFilter.from_options(
+        level=values.level, resolution=values.resolution, min_confidence=values.min_confidence,
+        min_per_class=values.min_per_class, max_classes=values.max_classes, classes=values.classes,
+        formats=values.formats,
     )

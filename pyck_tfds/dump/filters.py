@@ -8,6 +8,7 @@ class size. Each row that leaves is counted once, under the first reason that ap
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 import pandas as pd
 
@@ -44,6 +45,29 @@ class DumpFilter:
     @property
     def label_column(self) -> str:
         return GBIF_PREFIX + self.level
+
+    @classmethod
+    def from_options(
+        cls,
+        *,
+        level: str,
+        resolution: str,
+        min_confidence: float,
+        min_per_class: int,
+        max_classes: int | None,
+        classes: Sequence[str] | None,
+        formats: Sequence[str],
+    ) -> DumpFilter:
+        """From plain option values, as command-line flags and JSON builder configs give them."""
+        return cls(
+            level=level,
+            resolutions=parse_resolutions(resolution),
+            min_confidence=min_confidence,
+            min_per_class=min_per_class,
+            max_classes=max_classes,
+            classes=tuple(classes) if classes else None,
+            formats=tuple(f.upper() for f in formats),
+        )
 
 
 @dataclasses.dataclass

@@ -6,7 +6,7 @@ import dataclasses
 
 import tensorflow_datasets as tfds
 
-from pyck_tfds.dump import DumpFilter, parse_resolutions
+from pyck_tfds.dump import DumpFilter
 
 STUDY_FAMILIES_7 = (
     "Agaricaceae", "Amanitaceae", "Boletaceae", "Cortinariaceae", "Russulaceae", "Strophariaceae", "Tricholomataceae",
@@ -30,14 +30,10 @@ class MushroomObserverConfig(tfds.core.BuilderConfig):
 
     @property
     def dump_filter(self) -> DumpFilter:
-        return DumpFilter(
-            level=self.level,
-            resolutions=parse_resolutions(self.resolution),
-            min_confidence=self.min_confidence,
-            min_per_class=self.min_per_class,
-            max_classes=self.max_classes,
-            classes=tuple(self.classes) if self.classes else None,
-            formats=tuple(self.formats),
+        return DumpFilter.from_options(
+            level=self.level, resolution=self.resolution, min_confidence=self.min_confidence,
+            min_per_class=self.min_per_class, max_classes=self.max_classes, classes=self.classes,
+            formats=self.formats,
         )
 
 

@@ -39,7 +39,7 @@ def _int(value: object, missing: int = -1) -> int:
 
 def example_rows(examples: pd.DataFrame) -> list[dict]:
     """Plain-Python rows (picklable, no pandas NA) with just what `make_example` needs."""
-    year = pd.to_datetime(examples["date"].astype(object), errors="coerce").dt.year
+    year = pd.to_datetime(examples["date"].astype(object), errors="coerce", format="ISO8601").dt.year
     year = year.fillna(examples["file_year"].astype("Float64")).fillna(-1)
     frame = pd.DataFrame({
         "image_id": examples["image_id"].astype("int64"),
