@@ -131,13 +131,19 @@ def test_bad_images_are_counted_never_written(sample_dump, built):
         assert report["skipped"][reason] == 1
 
 
-def test_all_resolutions_resizes_and_counts_build_time_decode_errors(sample_dump, tmp_path):
+@pytest.mark.parametrize("runner", ["plain", "beam"])
+def test_all_resolutions_resizes_and_counts_build_time_decode_errors(sample_dump, tmp_path, runner):
     dump = shutil.copytree(sample_dump.out, tmp_path / "dump")
     png = [os.path.join(d, f) for d, _, fs in os.walk(dump) for f in fs if f.endswith(".png")][0]
     data = open(png, "rb").read()
     open(png, "wb").write(data[: len(data) // 3])  # header intact, pixels cut: only a decode finds it
     config = dataclasses.replace(configs.BUILDER_CONFIGS[2], name="all_res_test")
-    builder = build(dump, tmp_path / "data", config=config)
+    kwargs = {}
+    if runner == "beam":  # skips are counted on workers with Beam metrics, not on `self`
+        beam = pytest.importorskip("apache_beam")
+        kwargs["beam_options"] = beam.options.pipeline_options.PipelineOptions(
+            ["--runner=DirectRunner", "--direct_num_workers=2", "--direct_running_mode=multi_processing"])
+    builder = build(dump, tmp_path / "data", config=config, **kwargs)
     report = json.loads(open(os.path.join(builder.data_path, "build_report.json")).read())
     assert report["build_skipped"] == {"image_decode_error": 1}
     total = sum(builder.info.splits[s].num_examples for s in SPLITS)

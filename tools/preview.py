@@ -59,7 +59,7 @@ def draw_grid(rows: list[list[dict]], class_names: list[str], per_class: int, ti
 def main(argv: list[str]) -> None:
     del argv
     dataset, info = tfds.load(FLAGS.dataset, split=FLAGS.split, data_dir=FLAGS.data_dir, with_info=True,
-                              shuffle_files=False)
+                              shuffle_files=False, read_config=tfds.ReadConfig(try_autocache=False))
     names = info.features["label"].names
     rows = collect_per_class(dataset, len(names), FLAGS.per_class)
     draw_grid(rows, names, FLAGS.per_class, f"{FLAGS.dataset} [{FLAGS.split}]", FLAGS.out)
