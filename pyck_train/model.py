@@ -1,0 +1,34 @@
+"""A classifier = backbone from the registry + head, with the backbone always in inference mode.
+
+The backbone is one nested layer called with `training=False`, so its BatchNormalization
+layers keep their ImageNet statistics even while the base is fine-tuned (keras-io's
+EfficientNet fine-tuning recipe). Grad-CAM reaches the last convolution through
+`backbone_of(model)` and `BackboneSpec.last_conv_layer`.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from pyck_train.backbones.registry import build_backbone
+from pyck_train.heads import build_head
+from pyck_tfds.mushroom_observer.configs import IMAGE_SIZE
+
+BACKBONE_LAYER = "backbone"
+
+
+def build_classifier(
+    backbone: str, num_classes: int, *, weights: str = "imagenet", head: str = "gap",
+    input_shape: tuple[int, int, int] = (*IMAGE_SIZE, 3),
+) -> keras.Model:
+    """float RGB [0, 255] images in, class probabilities (float32) out."""
+    inputs = keras.Input(shape=input_shape, name="image")
+    base = build_backbone(backbone, weights, input_shape)
+    base.name = BACKBONE_LAYER
+    features = base(inputs, training=False)
+    outputs = build_head(features, head, num_classes)
+    return keras.Model(inputs, outputs, name=f"{backbone}_classifier")
+
+
+def backbone_of(model: keras.Model) -> keras.Model:
+    return model.get_layer(BACKBONE_LAYER)

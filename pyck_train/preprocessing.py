@@ -1,0 +1,41 @@
+"""The one image preprocessing shared by training, evaluation and prediction.
+
+Backbones hold their own normalisation (see `backbones.registry`), so this only makes any
+image a float32 RGB tensor in [0, 255] of the dataset's size. An image of another size is
+centre-cropped to the target aspect and resized, as the TFDS builder does for
+`family_all_resolutions`, so train and predict see the same framing.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from pyck_tfds.mushroom_observer.configs import IMAGE_SIZE
+
+
+def decode_image(encoded: tf.Tensor) -> tf.Tensor:
+    """JPEG/PNG/GIF/BMP bytes -> uint8 RGB (grayscale and RGBA become RGB)."""
+    image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
+    image.set_shape([None, None, 3])
+    return image
+
+
+def prepare_image(image: tf.Tensor, size: tuple[int, int] = IMAGE_SIZE) -> tf.Tensor:
+    """uint8 or float RGB (H, W, 3) -> float32 (size[0], size[1], 3) in [0, 255]; resized only when needed."""
+    height, width = size
+    image = tf.cast(image, tf.float32)
+    shape = tf.shape(image)
+
+    def crop_and_resize() -> tf.Tensor:
+        h, w = tf.cast(shape[0], tf.float32), tf.cast(shape[1], tf.float32)
+        scale = tf.minimum(h / height, w / width)
+        crop_h = tf.cast(tf.round(height * scale), tf.int32)
+        crop_w = tf.cast(tf.round(width * scale), tf.int32)
+        top, left = (shape[0] - crop_h) // 2, (shape[1] - crop_w) // 2
+        cropped = image[top:top + crop_h, left:left + crop_w]
+        resized = tf.image.resize(cropped, size, method="bicubic", antialias=True)
+        return tf.clip_by_value(resized, 0.0, 255.0)
+
+    same_size = tf.logical_and(tf.equal(shape[0], height), tf.equal(shape[1], width))
+    prepared = tf.cond(same_size, lambda: image, crop_and_resize)
+    return tf.ensure_shape(prepared, [height, width, 3])

@@ -1,0 +1,107 @@
+"""Trainer building blocks: shared preprocessing, heads, classifier, strategies, mixed precision."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from pyck_train.heads import STUDY_HEAD, parse_head
+from pyck_train.model import backbone_of, build_classifier
+from pyck_train.preprocessing import decode_image, prepare_image
+from pyck_train.strategies import apply_phase, block_of, phases
+
+SMALL = (64, 96, 3)
+
+
+def tiny_classifier(head: str = STUDY_HEAD) -> keras.Model:
+    return build_classifier("efficientnet_lite0", 3, weights="none", head=head, input_shape=SMALL)
+
+
+def batch_norm_stats(model: keras.Model) -> list[np.ndarray]:
+    return [np.array(v) for layer in backbone_of(model).layers
+            if isinstance(layer, keras.layers.BatchNormalization) for v in layer.non_trainable_weights]
+
+
+def fit_one_step(model: keras.Model) -> float:
+    model.compile(keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy")
+    images = np.random.default_rng(0).uniform(0, 255, (4, *SMALL)).astype(np.float32)
+    history = model.fit(images, np.array([0, 1, 2, 1]), epochs=1, batch_size=4, verbose=0)
+    return history.history["loss"][-1]
+
+
+def test_prepare_image_passes_dataset_size_and_crops_others():
+    same = tf.constant(np.full((240, 320, 3), 7, np.uint8))
+    assert np.array_equal(prepare_image(same).numpy(), np.full((240, 320, 3), 7.0, np.float32))
+    portrait = np.zeros((400, 240, 3), np.uint8)
+    portrait[:80] = 255  # top band: a centre crop to 4:3 removes it
+    out = prepare_image(tf.constant(portrait)).numpy()
+    assert out.shape == (240, 320, 3) and out.dtype == np.float32 and out.max() < 1.0
+    gray_png = tf.io.encode_png(tf.zeros((10, 10, 1), tf.uint8))
+    assert decode_image(gray_png).shape == (10, 10, 3)
+
+
+def test_head_spec_parsing():
+    assert parse_head(STUDY_HEAD) == [("dense", 128), ("dropout", 0.25), ("dense", 32), ("dropout", 0.25)]
+    assert parse_head("gap") == []
+    for bad in ("dense:0", "dropout:1.5", "dense:12.5", "conv:3"):
+        with pytest.raises(ValueError, match="bad head layer"):
+            parse_head(bad)
+
+
+def test_classifier_outputs_probabilities_and_keeps_base_in_inference_mode():
+    model = tiny_classifier()
+    apply_phase(backbone_of(model), phases("unfreeze")[0])
+    before = batch_norm_stats(model)
+    fit_one_step(model)
+    after = batch_norm_stats(model)
+    assert all(np.array_equal(a, b) for a, b in zip(before, after))  # BN statistics untouched while fine-tuning
+    probabilities = model.predict(np.zeros((1, *SMALL), np.float32), verbose=0)
+    assert probabilities.shape == (1, 3) and abs(probabilities.sum() - 1) < 1e-5
+
+
+def trainable_backbone_layers(model: keras.Model) -> set[str]:
+    base = backbone_of(model)
+    if not base.trainable:
+        return set()
+    return {layer.name for layer in base.layers if layer.trainable and layer.trainable_weights}
+
+
+@pytest.mark.parametrize("strategy", ["frozen", "freeze_then_finetune", "unfreeze", "partial"])
+def test_which_layers_train_in_each_phase(strategy):
+    model = tiny_classifier()
+    base = backbone_of(model)
+    head_weights = {w.path for w in model.trainable_weights if "head_" in w.path}
+    for phase in phases(strategy):
+        apply_phase(base, phase, unfreeze_top_layers=5)
+        trainable = trainable_backbone_layers(model)
+        assert not any(isinstance(base.get_layer(n), keras.layers.BatchNormalization) for n in trainable)
+        assert head_weights <= {w.path for w in model.trainable_weights}
+        if phase.base == "none":
+            assert trainable == set()
+        elif phase.base == "all":
+            convs = {layer.name for layer in base.layers if isinstance(layer, keras.layers.Conv2D)}
+            assert convs <= trainable
+        else:  # top 5 layers with weights cut into block7a: the whole block trains, nothing below it
+            assert trainable == {"top_conv", "block7a_expand_conv", "block7a_dwconv", "block7a_project_conv"}
+        assert np.isfinite(fit_one_step(model))
+
+
+def test_block_names_of_registry_backbones():
+    assert block_of("block6d_project_conv") == "block6d"
+    assert block_of("conv5_block3_2_conv") == "conv5_block3"
+    assert block_of("expanded_conv_10_depthwise") == "expanded_conv_10"
+    assert block_of("top_conv") is None
+
+
+def test_mixed_precision_on_cpu_keeps_float32_output():
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = tiny_classifier(head="gap")
+        assert backbone_of(model).get_layer("stem_conv").compute_dtype == "float16"
+        assert model.output.dtype == "float32"
+        apply_phase(backbone_of(model), phases("frozen")[0])
+        assert np.isfinite(fit_one_step(model))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
