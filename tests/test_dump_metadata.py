@@ -102,3 +102,10 @@ def test_records_that_are_not_objects_are_flagged(tmp_path):
     write_text(tmp_path / "observations_2016.json", json.dumps([RECORD, None, 5]))
     frame, _ = read_metadata(tmp_path)
     assert frame["is_object"].tolist() == [True, False, False]
+
+
+def test_data_after_the_closing_bracket_is_an_error(tmp_path):
+    text = json.dumps(records(2)) + "\n]\n"
+    path = write_text(tmp_path / "observations_2015.json", text)
+    with pytest.raises(DumpError, match=f"byte {text.index(chr(10)) + 1} after the closing"):
+        load_json_records(path)

@@ -111,6 +111,12 @@ def _recover_records(path: str, text: str, error: json.JSONDecodeError) -> tuple
             f"after {len(records)} good records: {error.msg}. The file ends with ']', so it was not cut short "
             "by an interrupted scrape: fix or delete the record there, or re-download the file."
         )
+    if closed and text[i + 1:].strip():
+        extra = _skip_ws(text, i + 1)
+        raise DumpError(
+            f"{path}: unexpected data at byte {_byte_offset(text, extra)} after the closing ']' of the record "
+            "list: delete it or re-download the file."
+        )
     end = fail_at if fail_at is not None else i
     tail = text[end:] if not closed else ""
     report = JsonFileReport(
