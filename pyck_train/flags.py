@@ -1,0 +1,78 @@
+"""Every flag of `python -m pyck_train`, documented and validated before any work starts.
+
+Flagfiles in `configs/` set these; any flag can be overridden after `--flagfile`.
+Batch size and learning rates are per replica: with N replicas the global batch is
+N x --batch_size and the learning rates are multiplied by N (linear scaling rule).
+"""
+
+from __future__ import annotations
+
+import os
+
+from absl import flags
+
+from pyck_train.backbones.registry import available_backbones
+from pyck_train.heads import STUDY_HEAD, parse_head
+from pyck_train.strategies import STRATEGIES
+
+# Data
+flags.DEFINE_string("dataset", "mushroom_observer/family7", "TFDS name/config to train on.")
+flags.DEFINE_string("data_dir", None, "The --data_dir given to `tfds build` (default: TFDS's own).")
+flags.DEFINE_integer("train_subset", 0, "Train on the first N training examples only (0: all), as the "
+                     "study did for tuning.", lower_bound=0)
+flags.DEFINE_bool("cache", True, "Cache decoded images in memory after the first epoch (uint8: 230 KB per image).")
+flags.DEFINE_integer("shuffle_buffer", 2048, "Shuffle buffer, in examples.", lower_bound=1)
+flags.DEFINE_integer("seed", 0, "Seed for weights init, shuffling and dropout.")
+
+# Model
+flags.DEFINE_enum("backbone", "efficientnet_lite0", available_backbones(), "Backbone from the registry.")
+flags.DEFINE_string("weights", "imagenet", "'imagenet', 'none' (from scratch) or a path to a weights file.")
+flags.DEFINE_string("head", STUDY_HEAD, "Head: 'gap' or comma-separated dense:UNITS / dropout:RATE layers.")
+
+# Strategy and optimisation
+flags.DEFINE_enum("strategy", "freeze_then_finetune", list(STRATEGIES), "Transfer-learning strategy.")
+flags.DEFINE_integer("epochs", 10, "Epochs of the first phase (the head phase for frozen and "
+                     "freeze_then_finetune).", lower_bound=1)
+flags.DEFINE_integer("fine_tune_epochs", 20, "Maximum epochs of freeze_then_finetune's second phase.", lower_bound=0)
+flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate of the first phase, per replica.", lower_bound=0.0)
+flags.DEFINE_float("fine_tune_learning_rate", 1e-4, "Learning rate of the fine-tuning phase, per replica.",
+                   lower_bound=0.0)
+flags.DEFINE_integer("unfreeze_top_layers", 20, "partial: how many top backbone layers with weights train "
+                     "(rounded up to whole blocks).", lower_bound=1)
+flags.DEFINE_float("lr_decay_rate", 0.9, "partial: exponential learning-rate decay per epoch.", lower_bound=0.0,
+                   upper_bound=1.0)
+flags.DEFINE_integer("reduce_lr_patience", 2, "ReduceLROnPlateau patience (factor 0.1) while fine-tuning.",
+                     lower_bound=1)
+flags.DEFINE_integer("early_stopping_patience", 3, "EarlyStopping patience while fine-tuning (best weights "
+                     "restored).", lower_bound=1)
+flags.DEFINE_integer("batch_size", 32, "Batch size per replica.", lower_bound=1)
+flags.DEFINE_integer("steps_per_epoch", 0, "Limit on steps per epoch (0: the whole split); for smoke runs.",
+                     lower_bound=0)
+
+# Precision and devices
+flags.DEFINE_enum("precision", "auto", ["auto", "float32", "mixed_float16", "mixed_bfloat16"],
+                  "auto: mixed_float16 on GPU, float32 on CPU (bfloat16 is slower than float32 on CPU).")
+flags.DEFINE_enum("distribution", "auto", ["auto", "default", "mirrored", "multi_worker"],
+                  "auto: mirrored with several GPUs, else default; multi_worker reads TF_CONFIG.")
+flags.DEFINE_bool("jit_compile", False, "Compile train steps with XLA.")
+
+# Outputs
+flags.DEFINE_string("model_dir", None, "Where flags, labels, checkpoints, models, logs and metrics go.")
+
+
+@flags.validator("head", message="--head must be 'gap' or dense:UNITS / dropout:RATE layers, comma-separated")
+def _valid_head(value: str) -> bool:
+    try:
+        parse_head(value)
+    except ValueError:
+        return False
+    return True
+
+
+@flags.validator("weights", message="--weights must be 'imagenet', 'none' or an existing weights file")
+def _valid_weights(value: str) -> bool:
+    return value in ("imagenet", "none") or os.path.isfile(value)
+
+
+def mark_required() -> None:
+    flags.mark_flag_as_required("model_dir")

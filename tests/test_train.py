@@ -1,0 +1,109 @@
+"""`python -m pyck_train`: flags, outputs, resume."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from pyck_tfds.mushroom_observer import Builder, configs
+from pyck_train.train import TrainConfig, train
+from tests.conftest import SMALL_IMAGES_PER_FAMILY
+
+pytestmark = pytest.mark.slow
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DATASET = "mushroom_observer/family7_train"
+
+
+@pytest.fixture(scope="module")
+def data_dir(sample_dump, tmp_path_factory) -> str:
+    config = dataclasses.replace(configs.BUILDER_CONFIGS[0], name="family7_train", min_per_class=SMALL_IMAGES_PER_FAMILY)
+    out = str(tmp_path_factory.mktemp("tfds"))
+    Builder(config=config, data_dir=out).download_and_prepare(
+        download_config=tfds.download.DownloadConfig(manual_dir=sample_dump.out))
+    return out
+
+
+def small_config(data_dir: str, model_dir: str, **overrides) -> TrainConfig:
+    values = dict(model_dir=model_dir, dataset=DATASET, data_dir=data_dir, batch_size=8, steps_per_epoch=2,
+                  epochs=1, fine_tune_epochs=1, head="dense:16,dropout:0.25")
+    return TrainConfig(**{**values, **overrides})
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pyck_train", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600)
+
+
+@pytest.mark.parametrize("flag", ["--head=dense:0", "--strategy=sideways", "--weights=/no/such/file.h5",
+                                  "--backbone=resnet5", "--batch_size=0"])
+def test_bad_flag_is_a_usage_error_before_any_work(tmp_path, flag):
+    model_dir = tmp_path / "model"
+    result = run_cli("--flagfile=configs/quickstart.flags", f"--model_dir={model_dir}", flag)
+    assert result.returncode != 0 and flag.split("=")[0] in result.stderr
+    assert not model_dir.exists()
+
+
+def test_freeze_then_finetune_writes_every_output(data_dir, tmp_path):
+    model_dir = str(tmp_path / "model")
+    metrics = train(small_config(data_dir, model_dir, strategy="freeze_then_finetune"))
+    names = set(os.listdir(model_dir))
+    assert {"labels.txt", "metrics.json", "model.keras", "saved_model", "training_curves.png", "logs",
+            "history_0_head.csv", "history_1_finetune.csv"} <= names
+    assert set(os.listdir(os.path.join(model_dir, "checkpoints"))) == {"best_0_head.weights.h5",
+                                                                     "best_1_finetune.weights.h5"}
+    assert open(os.path.join(model_dir, "labels.txt")).read().split("\n")[:7] == metrics["labels"]
+    saved = json.load(open(os.path.join(model_dir, "metrics.json")))
+    assert saved["test"]["examples"] > 0 and 0.0 <= saved["test"]["accuracy"] <= 1.0
+    images = np.random.default_rng(0).uniform(0, 255, (2, 240, 320, 3)).astype(np.float32)
+    reloaded = keras.models.load_model(os.path.join(model_dir, "model.keras"))
+    serving = tf.saved_model.load(os.path.join(model_dir, "saved_model"))  # keep a reference: it owns the variables
+    served = serving.serve(tf.constant(images))
+    np.testing.assert_allclose(np.asarray(served), reloaded.predict(images, verbose=0), atol=1e-5)
+
+
+class _Interrupt(keras.callbacks.Callback):
+    """Kills the run at the end of the first epoch, after BackupAndRestore saved it."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        raise KeyboardInterrupt("simulated kill")
+
+
+class _FirstEpoch(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.first = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.first is None:
+            self.first = epoch
+
+
+def test_a_killed_run_resumes_at_the_next_epoch(data_dir, tmp_path):
+    config = small_config(data_dir, str(tmp_path / "model"), strategy="frozen", epochs=3)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, extra_callbacks=[_Interrupt()])
+    first_epoch = _FirstEpoch()
+    train(config, extra_callbacks=[first_epoch])
+    assert first_epoch.first == 1
+    history = pd.read_csv(os.path.join(config.model_dir, "history_0_head.csv"))
+    assert history["epoch"].tolist() == [0, 1, 2]
+
+
+def test_cli_with_the_quickstart_flagfile_reproduces_its_flags(data_dir, tmp_path):
+    model_dir = tmp_path / "model"
+    result = run_cli("--flagfile=configs/quickstart.flags", f"--dataset={DATASET}", f"--data_dir={data_dir}",
+                     f"--model_dir={model_dir}", "--epochs=1", "--steps_per_epoch=2", "--batch_size=8")
+    assert result.returncode == 0, result.stderr[-3000:]
+    used = open(model_dir / "flags.txt").read().splitlines()
+    assert "--backbone=efficientnet_lite0" in used and "--strategy=frozen" in used and "--weights=imagenet" in used
+    assert json.loads(open(model_dir / "metrics.json").read())["precision"] == "float32"  # auto on CPU
