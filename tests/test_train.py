@@ -107,3 +107,14 @@ def test_cli_with_the_quickstart_flagfile_reproduces_its_flags(data_dir, tmp_pat
     used = open(model_dir / "flags.txt").read().splitlines()
     assert "--backbone=efficientnet_lite0" in used and "--strategy=frozen" in used and "--weights=imagenet" in used
     assert json.loads(open(model_dir / "metrics.json").read())["precision"] == "float32"  # auto on CPU
+
+
+@pytest.mark.parametrize("flagfile", sorted(f for f in os.listdir(os.path.join(ROOT, "configs")) if f.endswith(".flags")))
+def test_every_flagfile_parses_and_validates(flagfile):
+    script = ("import sys; from absl import flags; import pyck_train.flags; "
+              "flags.FLAGS(['pyck_train', '--flagfile=' + sys.argv[1]]); "
+              "from pyck_train.__main__ import config_from_flags; print(config_from_flags())")
+    result = subprocess.run([sys.executable, "-c", script, f"configs/{flagfile}"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "TrainConfig(" in result.stdout
