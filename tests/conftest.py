@@ -30,3 +30,36 @@ def write_text(path, text: str) -> str:
     with open(path, "w") as f:
         f.write(text)
     return str(path)
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Every socket connection and name lookup fails, as on an offline machine."""
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise OSError("Name or service not known (network access refused by the test)")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+
+
+def family7_config(name: str, min_per_class: int = SMALL_IMAGES_PER_FAMILY):
+    """family7's filters with the class-size threshold scaled to a sample dump, as a custom config `name`."""
+    import dataclasses
+
+    from pyck_tfds.mushroom_observer import configs
+
+    return dataclasses.replace(configs.BUILDER_CONFIGS[0], name=name, min_per_class=min_per_class)
+
+
+def build_dataset(manual_dir, data_dir, config, file_format: str | None = None, **download_kwargs):
+    """Build `config` of mushroom_observer from `manual_dir` into `data_dir`; returns the builder."""
+    import tensorflow_datasets as tfds
+
+    from pyck_tfds.mushroom_observer import Builder
+
+    builder = Builder(config=config, data_dir=str(data_dir), file_format=file_format)
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=str(manual_dir),
+                                                                              **download_kwargs))
+    return builder

@@ -6,7 +6,6 @@ import dataclasses
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -18,18 +17,15 @@ import tensorflow_datasets as tfds
 import pyck_tfds  # noqa: F401  (registers mushroom_observer)
 from pyck_tfds.dump import SPLITS, load_dump, scan_images
 from pyck_tfds.mushroom_observer import Builder, configs
-from tests.conftest import SMALL_IMAGES_PER_FAMILY
+from tests.conftest import SMALL_IMAGES_PER_FAMILY, build_dataset, family7_config
 
 pytestmark = pytest.mark.slow
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FAMILY7 = dataclasses.replace(configs.BUILDER_CONFIGS[0], name="family7_test", min_per_class=SMALL_IMAGES_PER_FAMILY)
+FAMILY7 = family7_config("family7_test")
 
 
-def build(manual_dir, data_dir, config=FAMILY7, file_format=None, **download_kwargs) -> Builder:
-    builder = Builder(config=config, data_dir=str(data_dir), file_format=file_format)
-    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=str(manual_dir),
-                                                                              **download_kwargs))
-    return builder
+def build(manual_dir, data_dir, config=FAMILY7, **kwargs) -> Builder:
+    return build_dataset(manual_dir, data_dir, config, **kwargs)
 
 
 def raw_examples(builder: Builder, split: str) -> list[tuple[int, bytes]]:
@@ -170,11 +166,6 @@ def test_wrong_manual_dir_fails_fast_naming_what_is_missing(tmp_path, make_dir):
     assert not os.path.exists(tmp_path / "data" / "mushroom_observer" / "family7" / "1.0.0" / "dataset_info.json")
 
 
-def test_build_needs_no_network(sample_dump, tmp_path, monkeypatch):
-    def refuse(*args, **kwargs):
-        raise OSError("network access attempted during an offline build")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+def test_build_needs_no_network(sample_dump, tmp_path, no_network):
     builder = build(sample_dump.out, tmp_path)
     assert sum(builder.info.splits[s].num_examples for s in SPLITS) == 7 * SMALL_IMAGES_PER_FAMILY

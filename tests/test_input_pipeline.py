@@ -1,24 +1,17 @@
-import dataclasses
-
 import numpy as np
 import pytest
 import tensorflow as tf
-import tensorflow_datasets as tfds
 
-from pyck_tfds.mushroom_observer import Builder, configs
 from pyck_train.input_pipeline import load_split, make_pipeline
-from tests.conftest import SMALL_IMAGES_PER_FAMILY
+from tests.conftest import build_dataset, family7_config
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def data_dir(sample_dump, tmp_path_factory) -> str:
-    config = dataclasses.replace(configs.BUILDER_CONFIGS[0], name="family7_pipeline",
-                                 min_per_class=SMALL_IMAGES_PER_FAMILY)
     out = str(tmp_path_factory.mktemp("tfds"))
-    Builder(config=config, data_dir=out).download_and_prepare(
-        download_config=tfds.download.DownloadConfig(manual_dir=sample_dump.out))
+    build_dataset(sample_dump.out, out, family7_config("family7_pipeline"))
     return out
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import subprocess
@@ -13,11 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import tensorflow as tf
-import tensorflow_datasets as tfds
 
-from pyck_tfds.mushroom_observer import Builder, configs
 from pyck_train.train import TrainConfig, train
-from tests.conftest import SMALL_IMAGES_PER_FAMILY
+from tests.conftest import build_dataset, family7_config
 
 pytestmark = pytest.mark.slow
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -26,10 +23,8 @@ DATASET = "mushroom_observer/family7_train"
 
 @pytest.fixture(scope="module")
 def data_dir(sample_dump, tmp_path_factory) -> str:
-    config = dataclasses.replace(configs.BUILDER_CONFIGS[0], name="family7_train", min_per_class=SMALL_IMAGES_PER_FAMILY)
     out = str(tmp_path_factory.mktemp("tfds"))
-    Builder(config=config, data_dir=out).download_and_prepare(
-        download_config=tfds.download.DownloadConfig(manual_dir=sample_dump.out))
+    build_dataset(sample_dump.out, out, family7_config("family7_train"))
     return out
 
 
