@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 from pyck_tfds.dump.errors import DumpError
+from pyck_tfds.dump.images import IMAGE_PROBLEMS
 from pyck_tfds.dump.metadata import GBIF_PREFIX
 
 LEVELS = ("family", "genus", "species")
@@ -162,7 +163,7 @@ def _join(records: pd.DataFrame, images: pd.DataFrame) -> tuple[_FunnelBuilder, 
     f.frame = joined
     f.drop("joined with image files", [("no_image_file", joined["_merge"] == "left_only")])
     problem = f.frame["problem"].astype(object)
-    f.drop("readable images", [("image_" + p, problem == p) for p in ("zero_bytes", "unreadable", "truncated_jpeg")])
+    f.drop("readable images", [("image_" + p, problem == p) for p in IMAGE_PROBLEMS])
     f.frame = f.frame.drop(columns=["_merge"]).astype({"file_size": "int64", "width": "int32", "height": "int32"})
     return f, orphan_images
 

@@ -9,7 +9,6 @@ EXIF-rotated, centre-cropped to 4:3, resized and re-encoded as JPEG.
 from __future__ import annotations
 
 import io
-import math
 
 import pandas as pd
 import tensorflow_datasets as tfds
@@ -30,11 +29,11 @@ class SkipExample(Exception):
 
 
 def _text(value: object) -> str:
-    return "" if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA else str(value)
+    return "" if pd.isna(value) else str(value)
 
 
 def _int(value: object, missing: int = -1) -> int:
-    return missing if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)) else int(value)
+    return missing if pd.isna(value) else int(value)
 
 
 def example_rows(examples: pd.DataFrame) -> list[dict]:
