@@ -14,6 +14,7 @@ from absl import flags
 from pyck_train.backbones.registry import available_backbones
 from pyck_train.heads import STUDY_HEAD, parse_head
 from pyck_train.strategies import STRATEGIES
+from pyck_train.train import MULTI_WORKER_UNSUPPORTED
 
 # Data
 flags.DEFINE_string("dataset", "mushroom_observer/family7", "TFDS name/config to train on.")
@@ -21,6 +22,8 @@ flags.DEFINE_string("data_dir", None, "The --data_dir given to `tfds build` (def
 flags.DEFINE_integer("train_subset", 0, "Train on the first N training examples only (0: all), as the "
                      "study did for tuning.", lower_bound=0)
 flags.DEFINE_bool("cache", True, "Cache decoded images in memory after the first epoch (uint8: 230 KB per image).")
+flags.DEFINE_bool("cache_features", False, "Frozen-base phases: run the base once per image and train the head "
+                  "on the cached pooled features (many times faster per epoch on CPU; no image augmentation).")
 flags.DEFINE_integer("shuffle_buffer", 2048, "Shuffle buffer, in examples.", lower_bound=1)
 flags.DEFINE_integer("seed", 0, "Seed for weights init, shuffling and dropout.")
 
@@ -53,7 +56,8 @@ flags.DEFINE_integer("steps_per_epoch", 0, "Limit on steps per epoch (0: the who
 flags.DEFINE_enum("precision", "auto", ["auto", "float32", "mixed_float16", "mixed_bfloat16"],
                   "auto: mixed_float16 on GPU, float32 on CPU (bfloat16 is slower than float32 on CPU).")
 flags.DEFINE_enum("distribution", "auto", ["auto", "default", "mirrored", "multi_worker"],
-                  "auto: mirrored with several GPUs, else default; multi_worker reads TF_CONFIG.")
+                  "auto: mirrored with several GPUs, else default. multi_worker stops with an "
+                  "explanation: Keras 3's fit does not support it yet (keras-team/keras#20585).")
 flags.DEFINE_bool("jit_compile", False, "Compile train steps with XLA.")
 
 # Outputs
@@ -72,6 +76,11 @@ def _valid_head(value: str) -> bool:
 @flags.validator("weights", message="--weights must be 'imagenet', 'none' or an existing weights file")
 def _valid_weights(value: str) -> bool:
     return value in ("imagenet", "none") or os.path.isfile(value)
+
+
+@flags.validator("distribution", message=MULTI_WORKER_UNSUPPORTED)
+def _supported_distribution(value: str) -> bool:
+    return value != "multi_worker"
 
 
 def mark_required() -> None:

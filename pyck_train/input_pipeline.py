@@ -37,6 +37,8 @@ def make_pipeline(
     options = tf.data.Options()
     options.deterministic = not training
     options.experimental_optimization.map_parallelization = True
+    # Multi-worker: shard by example, since a small split may have fewer record files than workers.
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     ds = images_and_labels.with_options(options)
     if cache:
         ds = ds.cache()

@@ -7,6 +7,10 @@ Outputs: `flags.txt` (a reusable flagfile), `labels.txt`, `checkpoints/best_<pha
 Killing a run and starting it again with the same flags resumes: a finished phase is
 skipped (its weights are kept in `phases/`), the phase that was cut short continues from its
 last completed epoch (`keras.callbacks.BackupAndRestore`).
+
+With `cache_features`, a frozen-base phase trains the head on pooled features computed once
+per image (`feature_cache`); its best checkpoint then holds the head's weights only
+(`best_<phase>.head_only.weights.h5`), while `phases/` and `model.keras` hold the whole model.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import keras
 import pandas as pd
 import tensorflow as tf
 
-from pyck_train import curves
+from pyck_train import curves, feature_cache
 from pyck_train.input_pipeline import load_split, make_pipeline
 from pyck_train.model import backbone_of, build_classifier
 from pyck_train.strategies import Phase, apply_phase, phases
@@ -32,6 +36,7 @@ class TrainConfig:
     data_dir: str | None = None
     train_subset: int = 0
     cache: bool = True
+    cache_features: bool = False
     shuffle_buffer: int = 2048
     seed: int = 0
     backbone: str = "efficientnet_lite0"
@@ -53,6 +58,12 @@ class TrainConfig:
     jit_compile: bool = False
 
 
+MULTI_WORKER_UNSUPPORTED = (
+    "--distribution=multi_worker: Keras 3's model.fit does not work with tf.distribute.MultiWorkerMirroredStrategy "
+    "(keras-team/keras#20585; with two local workers pyck's fit fails reducing PerReplica batches). Train on one "
+    "machine instead: --distribution=mirrored uses all of its GPUs, with the same flagfile.")
+
+
 def resolve_precision(precision: str) -> str:
     """`auto` is mixed_float16 on a GPU and float32 on CPU."""
     if precision != "auto":
@@ -64,9 +75,11 @@ def resolve_distribution(distribution: str) -> tf.distribute.Strategy:
     if distribution == "auto":
         distribution = "mirrored" if len(tf.config.list_physical_devices("GPU")) > 1 else "default"
     if distribution == "mirrored":
-        return tf.distribute.MirroredStrategy()
+        # Every GPU; without one, every logical CPU device (how the multi-GPU path is tested on CPU).
+        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy([device.name for device in devices])
     if distribution == "multi_worker":
-        return tf.distribute.MultiWorkerMirroredStrategy()  # cluster from TF_CONFIG
+        raise NotImplementedError(MULTI_WORKER_UNSUPPORTED)
     return tf.distribute.get_strategy()
 
 
@@ -80,11 +93,13 @@ def _phase_epochs_and_rate(config: TrainConfig, phase: Phase, replicas: int, ste
     return config.epochs, rate
 
 
-def _callbacks(config: TrainConfig, index: int, phase: Phase) -> list[keras.callbacks.Callback]:
+def _callbacks(config: TrainConfig, index: int, phase: Phase, head_only: bool = False
+               ) -> list[keras.callbacks.Callback]:
     tag = f"{index}_{phase.name}"
+    best = f"best_{tag}.head_only.weights.h5" if head_only else f"best_{tag}.weights.h5"
     callbacks = [
         keras.callbacks.BackupAndRestore(os.path.join(config.model_dir, "backup", tag)),
-        keras.callbacks.ModelCheckpoint(os.path.join(config.model_dir, "checkpoints", f"best_{tag}.weights.h5"),
+        keras.callbacks.ModelCheckpoint(os.path.join(config.model_dir, "checkpoints", best),
                                         monitor="val_accuracy", save_best_only=True, save_weights_only=True),
         keras.callbacks.CSVLogger(os.path.join(config.model_dir, f"history_{tag}.csv"), append=True),
         keras.callbacks.TensorBoard(os.path.join(config.model_dir, "logs", tag)),
@@ -96,6 +111,15 @@ def _callbacks(config: TrainConfig, index: int, phase: Phase) -> list[keras.call
                                           restore_best_weights=True),
         ]
     return callbacks
+
+
+def _pooled_features(model: keras.Model, raw: dict, batch: int):
+    """Pooled features of the train and validation splits, in order, from the frozen base (one pass each)."""
+    extractor = feature_cache.pooled_feature_model(model)
+    return tuple(
+        feature_cache.extract_features(
+            extractor, make_pipeline(raw[name][0], training=False, batch_size=batch), f"features {name}")
+        for name in ("train", "validation"))
 
 
 def train(config: TrainConfig, extra_callbacks: list[keras.callbacks.Callback] = ()) -> dict:
@@ -124,6 +148,7 @@ def train(config: TrainConfig, extra_callbacks: list[keras.callbacks.Callback] =
 
     with strategy.scope():
         model = build_classifier(config.backbone, len(labels), weights=config.weights, head=config.head)
+    cached = None  # (train, validation) pooled features, computed on first use
     for index, phase in enumerate(phases(config.strategy)):
         finished = os.path.join(config.model_dir, "phases", f"{index}_{phase.name}.weights.h5")
         apply_phase(backbone_of(model), phase, config.unfreeze_top_layers)
@@ -133,17 +158,29 @@ def train(config: TrainConfig, extra_callbacks: list[keras.callbacks.Callback] =
         epochs, rate = _phase_epochs_and_rate(config, phase, replicas, steps)
         if epochs == 0:
             continue
+        fitted, train_data, validation_data = model, pipelines["train"], pipelines["validation"]
+        if config.cache_features and phase.base == "none":
+            if cached is None:
+                cached = _pooled_features(model, raw, batch)
+            (train_x, train_y), (val_x, val_y) = cached
+            fitted = feature_cache.head_on_features(model)
+            train_data = feature_cache.feature_pipeline(train_x, train_y, training=True, batch_size=batch,
+                                                        seed=config.seed)
+            validation_data = feature_cache.feature_pipeline(val_x, val_y, training=False, batch_size=batch)
         with strategy.scope():
-            model.compile(keras.optimizers.Adam(rate), loss="sparse_categorical_crossentropy",
-                          metrics=["accuracy"], jit_compile=config.jit_compile)
-        model.fit(pipelines["train"], validation_data=pipelines["validation"], epochs=epochs,
-                  steps_per_epoch=config.steps_per_epoch or None,
-                  callbacks=_callbacks(config, index, phase) + list(extra_callbacks), verbose=2)
+            fitted.compile(keras.optimizers.Adam(rate), loss="sparse_categorical_crossentropy",
+                           metrics=["accuracy"], jit_compile=config.jit_compile)
+        fitted.fit(train_data, validation_data=validation_data, epochs=epochs,
+                   steps_per_epoch=config.steps_per_epoch or None,
+                   callbacks=_callbacks(config, index, phase, head_only=fitted is not model) + list(extra_callbacks),
+                   verbose=2)
         model.save_weights(finished)
 
     metrics = {"dataset": config.dataset, "data_dir": config.data_dir, "backbone": config.backbone,
                "strategy": config.strategy, "precision": keras.mixed_precision.global_policy().name,
                "replicas": replicas, "labels": labels}
+    with strategy.scope():  # also when every phase was restored from phases/ or trained on cached features
+        model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     for name in ("validation", "test"):
         loss, accuracy = model.evaluate(pipelines[name], verbose=0)
         metrics[name] = {"accuracy": float(accuracy), "loss": float(loss),

@@ -13,6 +13,8 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
+from pyck_train import feature_cache
+from pyck_train.model import backbone_of, build_classifier
 from pyck_train.train import TrainConfig, train
 from tests.conftest import build_dataset, family7_config
 
@@ -40,7 +42,8 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize("flag", ["--head=dense:0", "--strategy=sideways", "--weights=/no/such/file.h5",
-                                  "--backbone=resnet5", "--batch_size=0"])
+                                  "--backbone=resnet5", "--batch_size=0",
+                                  "--distribution=multi_worker"])
 def test_bad_flag_is_a_usage_error_before_any_work(tmp_path, flag):
     model_dir = tmp_path / "model"
     result = run_cli("--flagfile=configs/quickstart.flags", f"--model_dir={model_dir}", flag)
@@ -92,6 +95,11 @@ def test_a_killed_run_resumes_at_the_next_epoch(data_dir, tmp_path):
     assert first_epoch.first == 1
     history = pd.read_csv(os.path.join(config.model_dir, "history_0_head.csv"))
     assert history["epoch"].tolist() == [0, 1, 2]
+    # Killed after the last phase but before the metrics: a rerun trains nothing and still writes them.
+    os.remove(os.path.join(config.model_dir, "metrics.json"))
+    no_epoch = _FirstEpoch()
+    metrics = train(config, extra_callbacks=[no_epoch])
+    assert no_epoch.first is None and metrics["test"]["examples"] > 0
 
 
 def test_cli_with_the_quickstart_flagfile_reproduces_its_flags(data_dir, tmp_path):
@@ -113,3 +121,42 @@ def test_every_flagfile_parses_and_validates(flagfile):
                             text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "TrainConfig(" in result.stdout
+
+
+def test_cached_features_train_the_full_models_head_and_leave_the_base_alone(data_dir, tmp_path):
+    config = small_config(data_dir, str(tmp_path / "model"), strategy="frozen", cache_features=True, epochs=6,
+                          steps_per_epoch=0, head="gap", learning_rate=0.01)
+    base_before = build_classifier(config.backbone, 7, weights="imagenet", head="gap").get_layer("backbone")
+    metrics = train(config)
+    model = keras.models.load_model(os.path.join(config.model_dir, "model.keras"))
+    for before, after in zip(base_before.weights, backbone_of(model).weights):
+        np.testing.assert_array_equal(np.asarray(before), np.asarray(after))
+    assert metrics["test"]["accuracy"] >= 0.75  # ImageNet Lite0 features; chance is 1/7
+    checkpoints = os.listdir(os.path.join(config.model_dir, "checkpoints"))
+    assert checkpoints == ["best_0_head.head_only.weights.h5"]
+    # The head trained on cached vectors is the full model's head: same probabilities either way.
+    images = np.random.default_rng(1).uniform(0, 255, (3, 240, 320, 3)).astype(np.float32)
+    pooled = feature_cache.pooled_feature_model(model).predict(images, verbose=0)
+    np.testing.assert_allclose(feature_cache.head_on_features(model).predict(pooled, verbose=0),
+                               model.predict(images, verbose=0), atol=1e-5)
+
+
+MIRRORED_ON_TWO_CPUS = """
+import json, sys
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from pyck_train.train import TrainConfig, train
+config = TrainConfig(model_dir=sys.argv[2], dataset=sys.argv[3], data_dir=sys.argv[1], batch_size=4,
+                     steps_per_epoch=2, epochs=1, head="gap", strategy="freeze_then_finetune",
+                     distribution="mirrored")
+print(json.dumps(train(config)))
+"""
+
+
+def test_mirrored_strategy_runs_the_multi_gpu_code_path_on_two_cpu_devices(data_dir, tmp_path):
+    result = subprocess.run([sys.executable, "-c", MIRRORED_ON_TWO_CPUS, data_dir, str(tmp_path / "model"), DATASET],
+                            cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads(result.stdout.strip().splitlines()[-1])
+    assert metrics["replicas"] == 2 and metrics["test"]["examples"] > 0
