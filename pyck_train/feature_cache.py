@@ -34,16 +34,23 @@ def head_on_features(classifier: keras.Model) -> keras.Model:
 
 
 def extract_features(feature_model: keras.Model, batches: tf.data.Dataset, description: str = "features"
-                     ) -> tuple[np.ndarray, np.ndarray]:
-    """Run `feature_model` over (images, labels) batches in order: (float32 features, int64 labels)."""
-    features, labels = [], []
+                     ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Run `feature_model` over (images, labels[, metadata dict]) batches in order.
+
+    Returns float32 features, int64 labels and the metadata's columns concatenated (empty dict if none).
+    """
+    features, labels, metadata = [], [], {}
     total = batches.cardinality().numpy()
-    for images, batch_labels in tqdm(batches, total=total if total > 0 else None, desc=description, unit="batch"):
+    for images, batch_labels, *meta in tqdm(batches, total=total if total > 0 else None, desc=description,
+                                            unit="batch"):
         features.append(np.asarray(feature_model.predict_on_batch(images), np.float32))
         labels.append(batch_labels.numpy())
+        for key, values in (meta[0] if meta else {}).items():
+            metadata.setdefault(key, []).append(values.numpy())
     if not features:
-        return np.zeros((0, feature_model.output.shape[-1]), np.float32), np.zeros((0,), np.int64)
-    return np.concatenate(features), np.concatenate(labels).astype(np.int64)
+        return np.zeros((0, feature_model.output.shape[-1]), np.float32), np.zeros((0,), np.int64), {}
+    return (np.concatenate(features), np.concatenate(labels).astype(np.int64),
+            {key: np.concatenate(values) for key, values in metadata.items()})
 
 
 def feature_pipeline(features: np.ndarray, labels: np.ndarray, *, training: bool, batch_size: int, seed: int = 0

@@ -7,6 +7,7 @@ N x --batch_size and the learning rates are multiplied by N (linear scaling rule
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 from absl import flags
@@ -14,7 +15,7 @@ from absl import flags
 from pyck_train.backbones.registry import available_backbones
 from pyck_train.heads import STUDY_HEAD, parse_head
 from pyck_train.strategies import STRATEGIES
-from pyck_train.train import MULTI_WORKER_UNSUPPORTED
+from pyck_train.train import MULTI_WORKER_UNSUPPORTED, TrainConfig
 
 # Data
 flags.DEFINE_string("dataset", "mushroom_observer/family7", "TFDS name/config to train on.")
@@ -85,3 +86,10 @@ def _supported_distribution(value: str) -> bool:
 
 def mark_required() -> None:
     flags.mark_flag_as_required("model_dir")
+
+
+def config_from_flags() -> TrainConfig:
+    """The parsed flags as a TrainConfig (the trainer, tune and compare_backbones all start from it)."""
+    values = flags.FLAGS
+    return TrainConfig(**{field.name: getattr(values, field.name) for field in dataclasses.fields(TrainConfig)})
+

@@ -4,7 +4,8 @@ tfds.load (parallel JPEG decode) -> cache (decoded uint8, flag) -> shuffle -> th
 `prepare_image` (resize only when needed, float32) -> batch -> prefetch. The cache holds
 uint8 pixels (a quarter of float32's memory: 230 KB per 320x240 image), and everything
 random comes after it. Training order may be non-deterministic for speed; evaluation order
-is deterministic.
+is deterministic. Keras's `fit` feeds these through the distribution strategy's distributed
+dataset, which prefetches each batch onto the GPU(s) while the current step runs.
 """
 
 from __future__ import annotations

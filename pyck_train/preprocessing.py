@@ -3,11 +3,13 @@
 Backbones hold their own normalisation (see `backbones.registry`), so this only makes any
 image a float32 RGB tensor in [0, 255] of the dataset's size. An image of another size is
 centre-cropped to the target aspect and resized, as the TFDS builder does for
-`family_all_resolutions`, so train and predict see the same framing.
+`family_all_resolutions`, so train and predict see the same framing. Files given to predict
+or Grad-CAM are read with `read_image_file`, which applies their EXIF orientation.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 
 from pyck_tfds.mushroom_observer.configs import IMAGE_SIZE
@@ -18,6 +20,21 @@ def decode_image(encoded: tf.Tensor) -> tf.Tensor:
     image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
     image.set_shape([None, None, 3])
     return image
+
+
+def read_image_file(path: str) -> np.ndarray:
+    """An image file of any format PIL reads -> uint8 RGB, turned upright by its EXIF orientation.
+
+    Raises ValueError naming the file when it is not a readable image.
+    """
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            image = ImageOps.exif_transpose(image)
+            return np.asarray(image.convert("RGB"))
+    except (UnidentifiedImageError, OSError, SyntaxError) as err:
+        raise ValueError(f"{path}: not a readable image ({err})") from None
 
 
 def prepare_image(image: tf.Tensor, size: tuple[int, int] = IMAGE_SIZE) -> tf.Tensor:

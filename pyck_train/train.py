@@ -57,6 +57,17 @@ class TrainConfig:
     distribution: str = "auto"
     jit_compile: bool = False
 
+    def to_flagfile(self) -> str:
+        """A flagfile that reproduces this config with `python -m pyck_train --flagfile=...`."""
+        lines = []
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, bool):
+                lines.append(f"--{field.name}" if value else f"--no{field.name}")
+            elif value is not None:
+                lines.append(f"--{field.name}={value}")
+        return "\n".join(lines) + "\n"
+
 
 MULTI_WORKER_UNSUPPORTED = (
     "--distribution=multi_worker: Keras 3's model.fit does not work with tf.distribute.MultiWorkerMirroredStrategy "
@@ -118,7 +129,7 @@ def _pooled_features(model: keras.Model, raw: dict, batch: int):
     extractor = feature_cache.pooled_feature_model(model)
     return tuple(
         feature_cache.extract_features(
-            extractor, make_pipeline(raw[name][0], training=False, batch_size=batch), f"features {name}")
+            extractor, make_pipeline(raw[name][0], training=False, batch_size=batch), f"features {name}")[:2]
         for name in ("train", "validation"))
 
 
@@ -178,9 +189,12 @@ def train(config: TrainConfig, extra_callbacks: list[keras.callbacks.Callback] =
 
     metrics = {"dataset": config.dataset, "data_dir": config.data_dir, "backbone": config.backbone,
                "strategy": config.strategy, "precision": keras.mixed_precision.global_policy().name,
-               "replicas": replicas, "labels": labels}
-    with strategy.scope():  # also when every phase was restored from phases/ or trained on cached features
-        model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+               "replicas": replicas, "labels": labels, "parameters": model.count_params(),
+               "train_examples": int(train_examples)}
+    if not model.compiled:  # every phase restored from phases/, or trained on cached features
+        with strategy.scope():
+            model.compile(keras.optimizers.Adam(config.learning_rate), loss="sparse_categorical_crossentropy",
+                          metrics=["accuracy"])
     for name in ("validation", "test"):
         loss, accuracy = model.evaluate(pipelines[name], verbose=0)
         metrics[name] = {"accuracy": float(accuracy), "loss": float(loss),

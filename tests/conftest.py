@@ -63,3 +63,14 @@ def build_dataset(manual_dir, data_dir, config, file_format: str | None = None, 
     builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=str(manual_dir),
                                                                               **download_kwargs))
     return builder
+
+
+BUILT_DATASET = "mushroom_observer/family7_small"
+
+
+@pytest.fixture(scope="session")
+def built_data_dir(sample_dump, tmp_path_factory) -> str:
+    """`BUILT_DATASET` built once from the session's sample dump: the data_dir trainer and eval tests read."""
+    out = str(tmp_path_factory.mktemp("tfds"))
+    build_dataset(sample_dump.out, out, family7_config(BUILT_DATASET.split("/")[1]))
+    return out

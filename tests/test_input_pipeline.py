@@ -3,20 +3,18 @@ import pytest
 import tensorflow as tf
 
 from pyck_train.input_pipeline import load_split, make_pipeline
-from tests.conftest import build_dataset, family7_config
+from tests.conftest import BUILT_DATASET
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def data_dir(sample_dump, tmp_path_factory) -> str:
-    out = str(tmp_path_factory.mktemp("tfds"))
-    build_dataset(sample_dump.out, out, family7_config("family7_pipeline"))
-    return out
+@pytest.fixture
+def data_dir(built_data_dir) -> str:
+    return built_data_dir
 
 
 def test_eval_pipeline_is_deterministic_and_float_in_0_255(data_dir):
-    ds, info = load_split("mushroom_observer/family7_pipeline", "test", data_dir)
+    ds, info = load_split(BUILT_DATASET, "test", data_dir)
     batches = list(make_pipeline(ds, training=False, batch_size=16))
     images, labels = batches[0]
     assert images.dtype == tf.float32 and images.shape[1:] == (240, 320, 3)
@@ -27,7 +25,7 @@ def test_eval_pipeline_is_deterministic_and_float_in_0_255(data_dir):
 
 
 def test_training_pipeline_shuffles_every_epoch_and_cache_keeps_content(data_dir):
-    ds, _ = load_split("mushroom_observer/family7_pipeline", "train", data_dir)
+    ds, _ = load_split(BUILT_DATASET, "train", data_dir)
     pipeline = make_pipeline(ds, training=True, batch_size=1000, cache=True, seed=3)
     first, second = (np.concatenate([b[1].numpy() for b in pipeline]) for _ in range(2))
     assert sorted(first.tolist()) == sorted(second.tolist())  # same examples (from the cache)

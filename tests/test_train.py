@@ -16,18 +16,16 @@ import tensorflow as tf
 from pyck_train import feature_cache
 from pyck_train.model import backbone_of, build_classifier
 from pyck_train.train import TrainConfig, train
-from tests.conftest import build_dataset, family7_config
+from tests.conftest import BUILT_DATASET
 
 pytestmark = pytest.mark.slow
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DATASET = "mushroom_observer/family7_train"
+DATASET = BUILT_DATASET
 
 
-@pytest.fixture(scope="module")
-def data_dir(sample_dump, tmp_path_factory) -> str:
-    out = str(tmp_path_factory.mktemp("tfds"))
-    build_dataset(sample_dump.out, out, family7_config("family7_train"))
-    return out
+@pytest.fixture
+def data_dir(built_data_dir) -> str:
+    return built_data_dir
 
 
 def small_config(data_dir: str, model_dir: str, **overrides) -> TrainConfig:
@@ -116,7 +114,7 @@ def test_cli_with_the_quickstart_flagfile_reproduces_its_flags(data_dir, tmp_pat
 def test_every_flagfile_parses_and_validates(flagfile):
     script = ("import sys; from absl import flags; import pyck_train.flags; "
               "flags.FLAGS(['pyck_train', '--flagfile=' + sys.argv[1]]); "
-              "from pyck_train.__main__ import config_from_flags; print(config_from_flags())")
+              "from pyck_train.flags import config_from_flags; print(config_from_flags())")
     result = subprocess.run([sys.executable, "-c", script, f"configs/{flagfile}"], cwd=ROOT, capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]

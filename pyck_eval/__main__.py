@@ -1,0 +1,42 @@
+r"""`python -m pyck_eval <command> [--flags]`: evaluate, compare and explain trained pyck_train runs.
+
+Commands: report, features, svc, stack, gradcam, pixels, segment, predict. `python -m pyck_eval
+<command> --helpfull` lists a command's flags. Each writes into --out_dir (with an index.html) and
+prints where.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+from absl import app
+
+COMMANDS = {
+    "report": "metrics, confusion matrices, confused pairs and worst mistakes of a trained run",
+    "features": "pooled CNN features of every split, cached as .npz",
+    "svc": "SVC, logistic regression and XGBoost on CNN features vs the network's own head",
+    "stack": "stacking of several runs' probabilities, meta-learner fitted on validation only",
+    "gradcam": "Grad-CAM / Grad-CAM++ heatmaps for any registry backbone",
+    "pixels": "RandomForest / XGBoost baselines on downscaled raw pixels",
+    "segment": "KMeans and MeanShift colour segmentation previews",
+    "predict": "top-k families of image files",
+}
+
+
+def usage() -> str:
+    lines = [__doc__.strip(), "", "commands:"] + [f"  {name:<9} {text}" for name, text in COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
+        print(usage(), file=sys.stderr)
+        sys.exit(0 if len(sys.argv) >= 2 and sys.argv[1] in ("-h", "--help") else 2)
+    command = importlib.import_module(f"pyck_eval.commands.{sys.argv[1]}")
+    getattr(command, "prepare", lambda: None)()
+    app.run(command.main, argv=[f"pyck_eval {sys.argv[1]}", *sys.argv[2:]])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""Classification metrics from labels and probabilities: pure numpy/pandas/scikit-learn, no TensorFlow.
+
+Per image and per observation: a user identifies an observation (several photos of one find),
+so its images' probabilities are averaged before taking the top family.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn import metrics
+
+
+def per_observation(labels: np.ndarray, probabilities: np.ndarray, observation_ids: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, mean probabilities) with one row per observation, in order of first appearance."""
+    frame = pd.DataFrame(probabilities).assign(observation=observation_ids, label=labels)
+    grouped = frame.groupby("observation", sort=False)
+    if (grouped["label"].nunique() > 1).any():
+        raise ValueError("an observation has images with different labels; per-observation scores are undefined")
+    means = grouped.mean()
+    return means.pop("label").to_numpy().astype(int), means.to_numpy()
+
+
+def summary(labels: np.ndarray, probabilities: np.ndarray, class_names: list[str]) -> dict:
+    """accuracy, balanced accuracy, macro F1, top-2/top-3 accuracy and the per-class report."""
+    classes = np.arange(len(class_names))
+    predicted = probabilities.argmax(axis=1)
+    result = {
+        "examples": int(len(labels)),
+        "accuracy": float(metrics.accuracy_score(labels, predicted)),
+        "balanced_accuracy": float(metrics.balanced_accuracy_score(labels, predicted)),
+        "macro_f1": float(metrics.f1_score(labels, predicted, average="macro", labels=classes, zero_division=0)),
+    }
+    for k in (2, 3):
+        if k < len(class_names):
+            result[f"top_{k}_accuracy"] = float(metrics.top_k_accuracy_score(labels, probabilities, k=k,
+                                                                              labels=classes))
+    result["per_class"] = metrics.classification_report(labels, predicted, labels=classes, target_names=class_names,
+                                                        output_dict=True, zero_division=0)
+    return result
+
+
+def confusion(labels: np.ndarray, predicted: np.ndarray, num_classes: int) -> np.ndarray:
+    return metrics.confusion_matrix(labels, predicted, labels=np.arange(num_classes))
+
+
+def most_confused_pairs(matrix: np.ndarray, class_names: list[str], top: int = 5) -> pd.DataFrame:
+    """The largest off-diagonal cells: true family, predicted family, count, share of the true family."""
+    rows = [(class_names[t], class_names[p], int(matrix[t, p]), matrix[t, p] / max(matrix[t].sum(), 1))
+            for t in range(len(matrix)) for p in range(len(matrix)) if t != p and matrix[t, p] > 0]
+    table = pd.DataFrame(rows, columns=["true", "predicted", "count", "share_of_true"])
+    return table.sort_values(["count", "true", "predicted"], ascending=[False, True, True]).head(top).reset_index(
+        drop=True)
+
+
+def worst_mistakes(labels: np.ndarray, probabilities: np.ndarray, top: int = 16) -> np.ndarray:
+    """Indices of wrong predictions, most confident first."""
+    predicted = probabilities.argmax(axis=1)
+    wrong = np.flatnonzero(predicted != labels)
+    confidence = probabilities[wrong, predicted[wrong]]
+    return wrong[np.argsort(-confidence, kind="stable")][:top]

@@ -1,0 +1,24 @@
+"""Flags several eval commands share, defined once."""
+
+from __future__ import annotations
+
+import os
+
+from absl import flags
+
+flags.DEFINE_string("out_dir", None, "Folder for this command's outputs (created; an index.html is written there).")
+flags.DEFINE_string("data_dir", None, "TFDS data_dir (default: the one the model was trained with).")
+flags.DEFINE_integer("batch_size", 32, "Images per prediction batch.", lower_bound=1)
+flags.DEFINE_integer("seed", 0, "Seed of the scikit-learn / XGBoost / Optuna models.")
+
+FLAGS = flags.FLAGS
+
+
+def out_dir(default: str) -> str:
+    path = FLAGS.out_dir or default
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def done(index_path: str) -> None:
+    print(f"outputs in {os.path.dirname(index_path)}  (open {index_path})")

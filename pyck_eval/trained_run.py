@@ -1,0 +1,72 @@
+"""A trained run (`python -m pyck_train --model_dir M`) as eval needs it: model, labels, data, predictions."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+import tensorflow_datasets as tfds
+from tqdm.auto import tqdm
+
+import pyck_tfds  # noqa: F401  (registers mushroom_observer)
+from pyck_train.preprocessing import prepare_image
+
+METADATA_COLUMNS = ("image_id", "observation_id")
+
+
+@dataclasses.dataclass
+class TrainedRun:
+    model_dir: str
+    model: keras.Model
+    labels: list[str]
+    dataset: str
+    data_dir: str | None
+    backbone: str
+
+
+def load_run(model_dir: str, data_dir: str | None = None) -> TrainedRun:
+    """Reads model.keras, labels.txt and metrics.json; `data_dir` overrides the one training used."""
+    missing = [name for name in ("model.keras", "labels.txt", "metrics.json")
+               if not os.path.exists(os.path.join(model_dir, name))]
+    if missing:
+        raise FileNotFoundError(f"{model_dir} is not a finished pyck_train run (missing {', '.join(missing)}); "
+                                "train one with `python -m pyck_train --flagfile=... --model_dir=...`")
+    with open(os.path.join(model_dir, "metrics.json")) as f:
+        metrics = json.load(f)
+    with open(os.path.join(model_dir, "labels.txt")) as f:
+        labels = [line for line in f.read().splitlines() if line]
+    model = keras.models.load_model(os.path.join(model_dir, "model.keras"), compile=False)
+    return TrainedRun(model_dir, model, labels, metrics["dataset"], data_dir or metrics["data_dir"],
+                      metrics["backbone"])
+
+
+def split_examples(run: TrainedRun, split: str) -> tf.data.Dataset:
+    """(image uint8, label, {image_id, observation_id}) in the split's stored (deterministic) order."""
+    ds = tfds.load(run.dataset, split=split, data_dir=run.data_dir, shuffle_files=False,
+                   read_config=tfds.ReadConfig(try_autocache=False))
+    return ds.map(lambda ex: (ex["image"], ex["label"], {k: ex[k] for k in METADATA_COLUMNS}),
+                  num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def split_batches(run: TrainedRun, split: str, batch_size: int = 32) -> tf.data.Dataset:
+    """Batches of (float32 [0, 255] images via the shared `prepare_image`, labels, metadata)."""
+    return (split_examples(run, split)
+            .map(lambda image, label, meta: (prepare_image(image), label, meta), num_parallel_calls=tf.data.AUTOTUNE,
+                 deterministic=True)
+            .batch(batch_size).prefetch(tf.data.AUTOTUNE))
+
+
+def predict_split(run: TrainedRun, split: str, batch_size: int = 32) -> tuple[pd.DataFrame, np.ndarray]:
+    """One row per image (image_id, observation_id, label) and the (n, classes) probabilities, in split order."""
+    rows, probabilities = [], []
+    for images, labels, meta in tqdm(split_batches(run, split, batch_size), desc=f"predict {split}", unit="batch"):
+        probabilities.append(np.asarray(run.model.predict_on_batch(images), np.float64))
+        rows.append(pd.DataFrame({"label": labels.numpy(), **{k: v.numpy() for k, v in meta.items()}}))
+    if not rows:
+        raise ValueError(f"split {split!r} of {run.dataset} in {run.data_dir} is empty")
+    return pd.concat(rows, ignore_index=True), np.concatenate(probabilities)

@@ -1,0 +1,39 @@
+"""`python -m pyck_train.compare_backbones`: one row per backbone, CSV and PNG."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from tests.conftest import BUILT_DATASET
+
+pytestmark = pytest.mark.slow
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_compare_backbones_writes_the_table_and_plot(built_data_dir, tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "pyck_train.compare_backbones", "--flagfile=configs/quickstart.flags",
+         f"--dataset={BUILT_DATASET}", f"--data_dir={built_data_dir}", f"--model_dir={tmp_path}", "--epochs=2",
+         "--steps_per_epoch=2", "--batch_size=8", "--nocache_features", "--weights=none", "--head=gap",
+         "--backbones=mobilenet_v3_small,efficientnet_lite0"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    table = pd.read_csv(tmp_path / "comparison.csv")
+    assert sorted(table["backbone"]) == ["efficientnet_lite0", "mobilenet_v3_small"]
+    assert (table["images_per_second"] > 0).all() and table["validation_accuracy"].between(0, 1).all()
+    params = dict(zip(table["backbone"], table["parameters"]))
+    assert params["efficientnet_lite0"] > params["mobilenet_v3_small"] > 0
+    assert table["validation_accuracy"].is_monotonic_decreasing
+    assert os.path.getsize(tmp_path / "comparison.png") > 10_000
+
+
+def test_unknown_backbone_is_a_usage_error(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "pyck_train.compare_backbones", f"--model_dir={tmp_path}",
+                             "--backbones=efficientnet_lite0,resnet5"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode != 0 and "--backbones" in result.stderr

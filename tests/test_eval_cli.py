@@ -1,0 +1,136 @@
+"""Every `python -m pyck_eval <command>` on quickstart-style runs trained on the sample dump (CPU, small)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from pyck_train.train import TrainConfig, train
+from tests.conftest import BUILT_DATASET
+
+pytestmark = pytest.mark.slow
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_eval(*args: str, cwd: str = ROOT) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, "-m", "pyck_eval", *args], cwd=cwd, capture_output=True, text=True,
+                            timeout=600)
+    return result
+
+
+def quick_run(data_dir: str, model_dir: str, **overrides) -> str:
+    values = dict(model_dir=model_dir, dataset=BUILT_DATASET, data_dir=data_dir, cache_features=True,
+                  strategy="frozen", head="dense:32,dropout:0.25", epochs=6, batch_size=32)
+    config = TrainConfig(**{**values, **overrides})
+    train(config)
+    return model_dir
+
+
+@pytest.fixture(scope="module")
+def runs(built_data_dir, tmp_path_factory) -> list[str]:
+    root = tmp_path_factory.mktemp("runs")
+    return [quick_run(built_data_dir, str(root / "a")),
+            quick_run(built_data_dir, str(root / "b"), head="gap", seed=1, epochs=3)]
+
+
+def test_usage_lists_the_commands():
+    result = run_eval()
+    assert result.returncode == 2 and "gradcam" in result.stderr and "predict" in result.stderr
+
+
+def test_report_agrees_with_the_trainer_and_writes_figures(runs, tmp_path):
+    result = run_eval("report", f"--model_dir={runs[0]}", f"--out_dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.load(open(tmp_path / "metrics.json"))
+    trained = json.load(open(os.path.join(runs[0], "metrics.json")))
+    assert report["per_image"]["accuracy"] == pytest.approx(trained["test"]["accuracy"], abs=1e-6)
+    assert report["per_image"]["examples"] == trained["test"]["examples"]
+    assert np.array(report["confusion_matrix"]).sum() == trained["test"]["examples"]
+    assert 0 < report["per_observation"]["examples"] < report["per_image"]["examples"]
+    assert {"balanced_accuracy", "macro_f1", "top_2_accuracy", "top_3_accuracy"} <= set(report["per_image"])
+    assert report["per_image"]["accuracy"] > 0.6  # ImageNet Lite0 features; chance is 1/7
+    index = open(tmp_path / "index.html").read()
+    assert "confusion_matrix.png" in index and os.path.getsize(tmp_path / "confusion_matrix.png") > 20_000
+    assert len(pd.read_csv(tmp_path / "predictions.csv")) == trained["test"]["examples"]
+
+
+def test_features_then_svc_compares_with_the_networks_head(runs, tmp_path):
+    features = tmp_path / "features"
+    result = run_eval("features", f"--model_dir={runs[0]}", f"--out_dir={features}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    with np.load(features / "features_test.npz") as test:
+        assert test["features"].shape == (len(test["labels"]), 1280) and len(test["image_id"]) == len(test["labels"])
+    result = run_eval("svc", f"--features={features}", "--grid_search", f"--out_dir={tmp_path / 'svc'}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    table = pd.read_csv(tmp_path / "svc" / "comparison.csv").set_index("model")
+    trained = json.load(open(os.path.join(runs[0], "metrics.json")))
+    assert table.loc["network's own head", "test_accuracy"] == pytest.approx(trained["test"]["accuracy"], abs=1e-6)
+    assert table.loc["SVC (C=1.0, rbf)", "test_accuracy"] > 0.5
+    assert {"logistic regression", "XGBoost"} <= set(table.index) and len(table) == 5
+
+
+def test_stack_reports_each_model_and_the_stack(runs, tmp_path):
+    result = run_eval("stack", f"--model_dirs={runs[0]},{runs[1]}", f"--out_dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    table = pd.read_csv(tmp_path / "comparison.csv")
+    assert table["model"].tolist() == ["a", "b", "stack: XGBoost", "stack: logistic regression",
+                                       "average of the models (no fit)"]
+    assert json.load(open(tmp_path / "metrics.json"))["fitted_on"] == "validation"
+
+
+def test_gradcam_grid_and_all_classes(runs, tmp_path, sample_dump):
+    result = run_eval("gradcam", f"--model_dir={runs[0]}", "--split=test", "--per_class=2", "--plus",
+                      f"--out_dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert {"test_per_class.png", "index.html"} <= set(os.listdir(tmp_path))
+    image = next(os.path.join(r, f) for r, _, fs in os.walk(sample_dump.out) for f in sorted(fs)
+                 if f.endswith(".jpg") and os.path.getsize(os.path.join(r, f)) > 5000)
+    result = run_eval("gradcam", f"--model_dir={runs[0]}", f"--images={image}", f"--out_dir={tmp_path / 'one'}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    stem = os.path.splitext(os.path.basename(image))[0]
+    assert os.path.getsize(tmp_path / "one" / f"{stem}_all_classes.png") > 20_000
+
+
+def test_predict_reports_a_corrupt_file_and_predicts_the_rest(runs, tmp_path, sample_dump):
+    good = [os.path.join(r, f) for r, _, fs in os.walk(sample_dump.out) for f in sorted(fs)
+            if f.endswith(".jpg") and os.path.getsize(os.path.join(r, f)) > 5000][:2]
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for path in good:
+        shutil.copy(path, folder)
+    Image.open(good[0]).rotate(90, expand=True).resize((300, 500)).save(folder / "portrait.png")
+    (folder / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    result = run_eval("predict", f"--model_dir={runs[0]}", "--json", "--top_k=2", str(folder))
+    assert result.returncode == 1  # one file failed
+    results = json.loads(result.stdout)
+    assert len(results) == 4
+    errors = [r for r in results if "error" in r]
+    assert len(errors) == 1 and "corrupt.jpg" in errors[0]["error"]
+    for entry in (r for r in results if "top" in r):
+        probabilities = [t["probability"] for t in entry["top"]]
+        assert len(probabilities) == 2 and probabilities[0] >= probabilities[1] and sum(probabilities) <= 1 + 1e-6
+
+
+def test_pixels_baselines(built_data_dir, tmp_path):
+    result = run_eval("pixels", f"--dataset={BUILT_DATASET}", f"--data_dir={built_data_dir}", "--size=12,16",
+                      "--n_trials=1", f"--out_dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    table = pd.read_csv(tmp_path / "comparison.csv")
+    assert table["model"].tolist() == ["random_forest", "xgboost"] and table["test_accuracy"].between(0, 1).all()
+    assert os.path.getsize(tmp_path / "pixel_importance.png") > 10_000
+
+
+def test_segment_previews(tmp_path, sample_dump):
+    image = next(os.path.join(r, f) for r, _, fs in os.walk(sample_dump.out) for f in sorted(fs)
+                 if f.endswith(".jpg") and os.path.getsize(os.path.join(r, f)) > 5000)
+    result = run_eval("segment", f"--images={image}", "--max_width=64", f"--out_dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert any(name.endswith("_segments.png") for name in os.listdir(tmp_path))

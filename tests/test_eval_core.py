@@ -1,0 +1,159 @@
+"""pyck_eval's pure parts: metrics, stacking without test labels, Grad-CAM localisation, segmentation, image files."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+from pyck_eval import classification_metrics as cm
+from pyck_eval import colour_segmentation, stacking
+from pyck_eval.grad_cam import GradCam
+from pyck_train.backbones.registry import _BACKBONES, register_backbone
+from pyck_train.model import build_classifier
+from pyck_train.preprocessing import read_image_file
+
+
+def test_per_observation_averages_probabilities_of_its_images():
+    labels = np.array([0, 0, 1, 1])
+    probabilities = np.array([[0.9, 0.1], [0.2, 0.8], [0.4, 0.6], [0.3, 0.7]])
+    obs_labels, obs_probabilities = cm.per_observation(labels, probabilities, np.array([7, 7, 3, 3]))
+    assert obs_labels.tolist() == [0, 1]
+    np.testing.assert_allclose(obs_probabilities, [[0.55, 0.45], [0.35, 0.65]])
+    assert cm.summary(obs_labels, obs_probabilities, ["a", "b"])["accuracy"] == 1.0  # per image it is 0.75
+    with pytest.raises(ValueError, match="different labels"):
+        cm.per_observation(np.array([0, 1]), probabilities[:2], np.array([5, 5]))
+
+
+def test_confused_pairs_and_worst_mistakes():
+    labels = np.array([0, 0, 0, 1, 2, 2])
+    probabilities = np.array([[.8, .1, .1], [.2, .7, .1], [.3, .6, .1], [.1, .8, .1], [.9, .07, .03], [.1, .1, .8]])
+    matrix = cm.confusion(labels, probabilities.argmax(1), 3)
+    pairs = cm.most_confused_pairs(matrix, ["a", "b", "c"])
+    assert pairs.iloc[0][["true", "predicted", "count"]].tolist() == ["a", "b", 2]
+    assert cm.worst_mistakes(labels, probabilities).tolist() == [4, 1, 2]  # wrong ones, most confident first
+    summary = cm.summary(labels, probabilities, ["a", "b", "c"])
+    assert summary["accuracy"] == pytest.approx(3 / 6) and summary["top_2_accuracy"] == pytest.approx(5 / 6)
+
+
+class _Spy:
+    """A meta-learner that records what it is fitted on."""
+
+    fits: list = []
+
+    def __init__(self, **params):
+        self.params = params
+
+    def get_params(self, deep=True):
+        return dict(self.params)
+
+    def set_params(self, **params):
+        self.params.update(params)
+        return self
+
+    def fit(self, x, y):
+        _Spy.fits.append((x.copy(), y.copy()))
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict_proba(self, x):
+        return np.full((len(x), 3), 1 / 3)
+
+
+def test_stacking_fits_on_validation_labels_only():
+    rng = np.random.default_rng(0)
+    validation = [rng.dirichlet(np.ones(3), 30) for _ in range(2)]
+    validation_labels = np.arange(30) % 3
+    test = [rng.dirichlet(np.ones(3), 12) for _ in range(2)]
+    _Spy.fits = []
+    learners = {"spy": _Spy(), **stacking.meta_learners()}
+    predictions = stacking.stack(validation, validation_labels, test, learners)
+    assert len(_Spy.fits) == 1
+    fitted_x, fitted_y = _Spy.fits[0]
+    np.testing.assert_array_equal(fitted_y, validation_labels)
+    np.testing.assert_array_equal(fitted_x, np.concatenate(validation, axis=1))
+    assert all(p.shape == (12, 3) for p in predictions.values())
+    np.testing.assert_allclose(predictions["average of the models (no fit)"], (test[0] + test[1]) / 2)
+    with pytest.raises(ValueError, match="no validation example"):
+        stacking.stack(validation, np.zeros(30, int), test, learners)
+
+
+TINY = (48, 64, 3)
+
+
+@pytest.fixture(scope="module")
+def corner_classifier() -> keras.Model:
+    """A tiny CNN trained to tell a red square (class 0) from a blue one (class 1), wherever they sit."""
+    if "test_tiny_cnn" not in _BACKBONES:
+        @register_backbone("test_tiny_cnn", last_conv_layer="last_conv")
+        def _tiny(weights, input_shape):
+            inputs = keras.Input(input_shape)
+            x = keras.layers.Rescaling(1 / 255.0)(inputs)
+            x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="conv1")(x)
+            x = keras.layers.MaxPooling2D(4)(x)
+            x = keras.layers.Conv2D(16, 3, padding="same", activation="relu", name="last_conv")(x)
+            return keras.Model(inputs, x)
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 40, (240, *TINY)).astype(np.float32)
+    labels = np.arange(240) % 2
+    for image, label in zip(images, labels):
+        top, left = rng.integers(0, TINY[0] - 12), rng.integers(0, TINY[1] - 12)
+        image[top:top + 12, left:left + 12] = (230, 20, 20) if label == 0 else (20, 20, 230)
+    keras.utils.set_random_seed(0)
+    model = build_classifier("test_tiny_cnn", 2, weights="none", head="gap", input_shape=TINY)
+    model.compile(keras.optimizers.Adam(0.01), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(images, labels, epochs=15, batch_size=32, verbose=0)
+    assert model.evaluate(images, labels, verbose=0)[1] > 0.95
+    return model
+
+
+@pytest.mark.parametrize("plus", [False, True])
+@pytest.mark.parametrize("corner", ["top_left", "bottom_right"])
+def test_grad_cam_peaks_where_the_class_evidence_is(corner_classifier, plus, corner):
+    image = np.full((1, *TINY), 10.0, np.float32)
+    if corner == "top_left":
+        image[0, 2:14, 2:14] = (230, 20, 20)  # the red square (class 0)
+    else:
+        image[0, -14:-2, -14:-2] = (230, 20, 20)
+    cam = GradCam(corner_classifier, "test_tiny_cnn")
+    heatmaps, probabilities = cam.heatmaps(image, np.array([0]), plus=plus)
+    assert heatmaps.shape == (1, 12, 16)  # the last conv map at 48x64 / 4
+    assert heatmaps.min() >= 0.0 and heatmaps.max() == pytest.approx(1.0)
+    row, col = np.unravel_index(heatmaps[0].argmax(), heatmaps[0].shape)
+    in_quadrant = (row < 6 and col < 8) if corner == "top_left" else (row >= 6 and col >= 8)
+    assert in_quadrant, heatmaps[0].round(2)
+    assert probabilities[0, 0] > 0.5
+
+
+def test_grad_cam_reaches_the_nested_registry_backbone_and_names_wrong_layers():
+    model = build_classifier("efficientnet_lite0", 3, weights="none", head="dense:8")
+    cam = GradCam(model, "efficientnet_lite0")
+    images = np.random.default_rng(0).uniform(0, 255, (2, 240, 320, 3)).astype(np.float32)
+    heatmaps, probabilities = cam.heatmaps(images)
+    assert heatmaps.shape == (2, 8, 10)
+    np.testing.assert_allclose(probabilities, model.predict(images, verbose=0), atol=1e-5)
+    with pytest.raises(ValueError, match="top_conv"):
+        GradCam(model, layer="no_such_layer")
+
+
+def test_background_removal_keeps_the_centre_object():
+    image = np.zeros((40, 60, 3), np.uint8)
+    image[:] = (30, 120, 30)
+    image[12:28, 22:38] = (240, 120, 20)
+    segments = colour_segmentation.kmeans_segments(image, clusters=2)
+    kept = colour_segmentation.remove_background(image, segments)
+    assert (kept[20, 30] == (240, 120, 20)).all() and (kept[2, 2] == 255).all()
+
+
+def test_read_image_file_applies_exif_orientation_and_names_bad_files(tmp_path):
+    upright = np.zeros((20, 40, 3), np.uint8)
+    upright[:, :20] = 255  # left half white
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored rotated: viewers turn it 90 degrees clockwise
+    Image.fromarray(np.rot90(upright, k=1)).save(tmp_path / "rotated.png", exif=exif)
+    restored = read_image_file(str(tmp_path / "rotated.png"))
+    assert restored.shape == (20, 40, 3) and restored[:, :20].mean() > 200 and restored[:, 20:].mean() < 50
+    (tmp_path / "bad.jpg").write_bytes(b"<html>not an image</html>")
+    with pytest.raises(ValueError, match="bad.jpg"):
+        read_image_file(str(tmp_path / "bad.jpg"))

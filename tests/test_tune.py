@@ -1,0 +1,70 @@
+"""`python -m pyck_train.tune`: trials, resume from storage, best flagfile, pruning."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import optuna
+import pytest
+
+from pyck_train.tuning import PruneOnValidationAccuracy
+from tests.conftest import BUILT_DATASET
+
+pytestmark = pytest.mark.slow
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_tune(data_dir: str, model_dir: str, n_trials: int) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "pyck_train.tune", "--flagfile=configs/quickstart.flags", f"--dataset={BUILT_DATASET}",
+         f"--data_dir={data_dir}", f"--model_dir={model_dir}", "--epochs=2", "--steps_per_epoch=3",
+         f"--n_trials={n_trials}", "--study_name=test"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600)
+
+
+def test_tune_resumes_from_its_storage_and_writes_a_best_flagfile(built_data_dir, tmp_path):
+    model_dir = tmp_path / "tune"
+    first = run_tune(built_data_dir, str(model_dir), n_trials=2)
+    assert first.returncode == 0, first.stderr[-3000:]
+    again = run_tune(built_data_dir, str(model_dir), n_trials=3)  # same storage: one more trial, not three
+    assert again.returncode == 0, again.stderr[-3000:]
+
+    study = optuna.load_study(study_name="test", storage=f"sqlite:///{model_dir}/optuna.db")
+    assert [t.number for t in study.trials] == [0, 1, 2]
+    assert {"trial_0", "trial_1", "trial_2", "best.flags", "trials.csv", "optimization_history.png"} <= set(
+        os.listdir(model_dir))
+    best_flags = open(model_dir / "best.flags").read()
+    assert f"--learning_rate={study.best_params['learning_rate']}" in best_flags
+    assert f"--batch_size={study.best_params['batch_size']}" in best_flags
+    assert f"--dataset={BUILT_DATASET}" in best_flags  # everything else comes from the tuned flagfile
+    check = subprocess.run(
+        [sys.executable, "-c", "import sys; from absl import flags; import pyck_train.flags as f; "
+         "flags.FLAGS(['x', '--flagfile=' + sys.argv[1]]); print(f.config_from_flags().learning_rate)",
+         str(model_dir / "best.flags")], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert check.returncode == 0, check.stderr[-2000:]
+    assert float(check.stdout.strip().splitlines()[-1]) == study.best_params["learning_rate"]
+
+
+class _AlwaysPrune:
+    def __init__(self):
+        self.reports = []
+
+    def report(self, value, step):
+        self.reports.append((step, value))
+
+    def should_prune(self):
+        return len(self.reports) >= 2
+
+
+def test_pruning_callback_reports_every_epoch_and_stops_the_fit():
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    x, y = np.random.default_rng(0).normal(size=(16, 4)).astype("float32"), np.arange(16) % 2
+    trial = _AlwaysPrune()
+    with pytest.raises(optuna.TrialPruned):
+        model.fit(x, y, validation_data=(x, y), epochs=5, verbose=0, callbacks=[PruneOnValidationAccuracy(trial)])
+    assert [step for step, _ in trial.reports] == [0, 1]
