@@ -15,13 +15,14 @@ from tqdm.auto import tqdm
 
 from pyck_eval import feature_models
 from pyck_train.input_pipeline import load_split
+from pyck_train.preprocessing import decode_image
 
 
 def pixel_matrix(dataset: str, split: str, data_dir: str | None, size: tuple[int, int]
                  ) -> tuple[np.ndarray, np.ndarray]:
     """(n, h*w*3) float32 pixels in [0, 1] of every image of the split, area-downscaled, and the labels."""
     ds, _ = load_split(dataset, split, data_dir)
-    ds = ds.map(lambda image, label: (tf.image.resize(image, size, method="area") / 255.0, label),
+    ds = ds.map(lambda encoded, label: (tf.image.resize(decode_image(encoded), size, method="area") / 255.0, label),
                 num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).batch(256)
     pixels, labels = [], []
     for images, batch_labels in tqdm(ds, desc=f"pixels {split}", unit="batch"):

@@ -54,7 +54,7 @@ def split_examples(run: TrainedRun, split: str) -> tf.data.Dataset:
 
 
 def split_batches(run: TrainedRun, split: str, batch_size: int = 32) -> tf.data.Dataset:
-    """Batches of (float32 [0, 255] images via the shared `prepare_image`, labels, metadata)."""
+    """Batches of (uint8 images via the shared `prepare_image`, labels, metadata)."""
     return (split_examples(run, split)
             .map(lambda image, label, meta: (prepare_image(image), label, meta), num_parallel_calls=tf.data.AUTOTUNE,
                  deterministic=True)

@@ -1,11 +1,18 @@
-"""tf.data input pipelines over the built `mushroom_observer` dataset.
+"""tf.data input pipelines over the built `mushroom_observer` dataset, close to the JPEG-decode limit.
 
-tfds.load (parallel JPEG decode) -> cache (decoded uint8, flag) -> shuffle -> the shared
-`prepare_image` (resize only when needed, float32) -> batch -> prefetch. The cache holds
-uint8 pixels (a quarter of float32's memory: 230 KB per 320x240 image), and everything
-random comes after it. Training order may be non-deterministic for speed; evaluation order
-is deterministic. Keras's `fit` feeds these through the distribution strategy's distributed
-dataset, which prefetches each batch onto the GPU(s) while the current step runs.
+`load_split` reads the split's TFRecord shards (tfds's own file instructions, so any tfds
+slice like `train[:5000]` works) and parses only the two features training needs, in
+batches: tfds.load parses all twelve features one record at a time, which cost a fifth of
+the throughput on 2 cores (tools/bench_input.py).
+
+`make_pipeline`: shuffle the small encoded records (not decoded images) -> parallel JPEG
+decode -> the shared `prepare_image` (resize only when needed) -> batch -> prefetch. With
+`cache`, prepared uint8 images (230 KB each) are cached in the first epoch, then shuffled
+and batched from memory.
+Batches stay uint8: the model casts at its input (a quarter of float32's bytes to copy and
+to send to a GPU). Training order may be non-deterministic for speed; evaluation order is
+deterministic. Keras's `fit` feeds batches through the distribution strategy's distributed
+dataset, which prefetches them onto the GPU(s) while the current step runs.
 """
 
 from __future__ import annotations
@@ -14,19 +21,40 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 import pyck_tfds  # noqa: F401  (registers mushroom_observer)
-from pyck_train.preprocessing import prepare_image
+from pyck_train.preprocessing import decode_image, prepare_image
 
 AUTOTUNE = tf.data.AUTOTUNE
+_TRAINING_FEATURES = {"image": tf.io.FixedLenFeature([], tf.string), "label": tf.io.FixedLenFeature([], tf.int64)}
+_PARSE_BATCH = 256
 
 
-def load_split(dataset: str, split: str, data_dir: str | None = None) -> tuple[tf.data.Dataset, tfds.core.DatasetInfo]:
-    """(image uint8, label) pairs of one split; `split` may be sliced (`train[:5000]`)."""
-    return tfds.load(dataset, split=split, data_dir=data_dir, as_supervised=True, with_info=True,
-                     shuffle_files=False, read_config=tfds.ReadConfig(try_autocache=False))
+def load_split(dataset: str, split: str, data_dir: str | None = None, *, shuffle_files: bool = False,
+               seed: int = 0) -> tuple[tf.data.Dataset, tfds.core.DatasetInfo]:
+    """(encoded JPEG bytes, label) of one split in stored order (shards in random order with `shuffle_files`)."""
+    builder = tfds.builder(dataset, data_dir=data_dir)
+    info = builder.info
+    if info.file_format != tfds.core.FileFormat.TFRECORD:
+        raise ValueError(f"{dataset} in {builder.data_dir} is stored as {info.file_format.value}; tf.data training "
+                         "reads TFRecord: build it again with `tfds build ... --file_format=tfrecord`")
+    instructions = info.splits[split].file_instructions
+    files = tf.data.Dataset.from_tensor_slices((
+        [i.filename for i in instructions], tf.constant([i.skip for i in instructions], tf.int64),
+        tf.constant([i.take for i in instructions], tf.int64)))
+    if shuffle_files:
+        files = files.shuffle(len(instructions), seed=seed, reshuffle_each_iteration=True)
+    records = files.interleave(
+        lambda filename, skip, take: tf.data.TFRecordDataset(filename, buffer_size=8 << 20).skip(skip).take(take),
+        cycle_length=min(4, len(instructions)), num_parallel_calls=AUTOTUNE, deterministic=not shuffle_files)
+    parsed = (records.batch(_PARSE_BATCH)
+              .map(lambda serialized: tf.io.parse_example(serialized, _TRAINING_FEATURES), num_parallel_calls=AUTOTUNE)
+              .unbatch()
+              .map(lambda example: (example["image"], example["label"])))
+    examples = sum(i.take for i in instructions)
+    return parsed.apply(tf.data.experimental.assert_cardinality(examples)), info
 
 
 def make_pipeline(
-    images_and_labels: tf.data.Dataset,
+    encoded_and_labels: tf.data.Dataset,
     *,
     training: bool,
     batch_size: int,
@@ -34,17 +62,21 @@ def make_pipeline(
     shuffle_buffer: int = 2048,
     seed: int = 0,
 ) -> tf.data.Dataset:
-    """Batches of (float32 images in [0, 255], labels), ready for `model.fit` / `evaluate`."""
+    """Batches of (uint8 images in [0, 255] of the dataset's size, labels), for `model.fit` / `evaluate`."""
     options = tf.data.Options()
     options.deterministic = not training
     options.experimental_optimization.map_parallelization = True
-    # Multi-worker: shard by example, since a small split may have fewer record files than workers.
+    # Multi-GPU: shard by example, since a small split may have fewer record files than replicas.
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    ds = images_and_labels.with_options(options)
-    if cache:
-        ds = ds.cache()
+    ds = encoded_and_labels.with_options(options)
+
+    def decode_and_prepare(encoded, label):
+        return prepare_image(decode_image(encoded)), label
+
+    if cache:  # prepare_image is deterministic, so its output is what gets cached
+        ds = ds.map(decode_and_prepare, num_parallel_calls=AUTOTUNE, deterministic=not training).cache()
     if training:
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    ds = ds.map(lambda image, label: (prepare_image(image), label), num_parallel_calls=AUTOTUNE,
-                deterministic=not training)
+    if not cache:
+        ds = ds.map(decode_and_prepare, num_parallel_calls=AUTOTUNE, deterministic=not training)
     return ds.batch(batch_size, drop_remainder=False).prefetch(AUTOTUNE)

@@ -1,7 +1,8 @@
 """The one image preprocessing shared by training, evaluation and prediction.
 
 Backbones hold their own normalisation (see `backbones.registry`), so this only makes any
-image a float32 RGB tensor in [0, 255] of the dataset's size. An image of another size is
+image a uint8 RGB tensor of the dataset's size; models cast it to float [0, 255] at their
+input (uint8 batches are a quarter of the bytes to copy and to send to a GPU). An image of another size is
 centre-cropped to the target aspect and resized, as the TFDS builder does for
 `family_all_resolutions`, so train and predict see the same framing. Files given to predict
 or Grad-CAM are read with `read_image_file`, which applies their EXIF orientation.
@@ -38,9 +39,8 @@ def read_image_file(path: str) -> np.ndarray:
 
 
 def prepare_image(image: tf.Tensor, size: tuple[int, int] = IMAGE_SIZE) -> tf.Tensor:
-    """uint8 or float RGB (H, W, 3) -> float32 (size[0], size[1], 3) in [0, 255]; resized only when needed."""
+    """uint8 or float [0, 255] RGB (H, W, 3) -> uint8 (size[0], size[1], 3); resized only when needed."""
     height, width = size
-    image = tf.cast(image, tf.float32)
     shape = tf.shape(image)
 
     def crop_and_resize() -> tf.Tensor:
@@ -49,10 +49,11 @@ def prepare_image(image: tf.Tensor, size: tuple[int, int] = IMAGE_SIZE) -> tf.Te
         crop_h = tf.cast(tf.round(height * scale), tf.int32)
         crop_w = tf.cast(tf.round(width * scale), tf.int32)
         top, left = (shape[0] - crop_h) // 2, (shape[1] - crop_w) // 2
-        cropped = image[top:top + crop_h, left:left + crop_w]
+        cropped = tf.cast(image[top:top + crop_h, left:left + crop_w], tf.float32)
         resized = tf.image.resize(cropped, size, method="bicubic", antialias=True)
-        return tf.clip_by_value(resized, 0.0, 255.0)
+        return tf.saturate_cast(tf.round(resized), tf.uint8)
 
     same_size = tf.logical_and(tf.equal(shape[0], height), tf.equal(shape[1], width))
-    prepared = tf.cond(same_size, lambda: image, crop_and_resize)
+    prepared = tf.cond(same_size, lambda: tf.saturate_cast(tf.round(tf.cast(image, tf.float32)), tf.uint8)
+                       if image.dtype != tf.uint8 else image, crop_and_resize)
     return tf.ensure_shape(prepared, [height, width, 3])

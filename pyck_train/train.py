@@ -22,6 +22,7 @@ import os
 import keras
 import pandas as pd
 import tensorflow as tf
+import tensorflow_datasets as tfds
 
 from pyck_train import curves, feature_cache
 from pyck_train.input_pipeline import load_split, make_pipeline
@@ -143,8 +144,11 @@ def train(config: TrainConfig, extra_callbacks: list[keras.callbacks.Callback] =
     replicas = strategy.num_replicas_in_sync
     batch = config.batch_size * replicas
 
-    train_split = f"train[:{config.train_subset}]" if config.train_subset else "train"
-    raw = {name: load_split(config.dataset, split, config.data_dir)
+    train_split = "train"
+    if config.train_subset:  # tfds refuses a slice past the end: a subset larger than the split is the split
+        available = tfds.builder(config.dataset, data_dir=config.data_dir).info.splits["train"].num_examples
+        train_split = f"train[:{min(config.train_subset, available)}]"
+    raw = {name: load_split(config.dataset, split, config.data_dir, shuffle_files=name == "train", seed=config.seed)
            for name, split in (("train", train_split), ("validation", "validation"), ("test", "test"))}
     labels = raw["train"][1].features["label"].names
     with open(os.path.join(config.model_dir, "labels.txt"), "w") as f:

@@ -15,7 +15,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 import pyck_tfds  # noqa: F401  (registers mushroom_observer)
-from pyck_tfds.dump import SPLITS, load_dump, scan_images
+from pyck_tfds.dump import SPLITS, scan_images
 from pyck_tfds.mushroom_observer import Builder, configs
 from tests.conftest import SMALL_IMAGES_PER_FAMILY, build_dataset, family7_config
 

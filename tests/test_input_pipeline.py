@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import tensorflow as tf
+import tensorflow_datasets as tfds
 
 from pyck_train.input_pipeline import load_split, make_pipeline
 from tests.conftest import BUILT_DATASET
@@ -13,15 +14,32 @@ def data_dir(built_data_dir) -> str:
     return built_data_dir
 
 
-def test_eval_pipeline_is_deterministic_and_float_in_0_255(data_dir):
+def test_load_split_reads_what_tfds_load_reads_in_the_same_order(data_dir):
+    for split in ("test", "train[10:30]"):
+        ours, _ = load_split(BUILT_DATASET, split, data_dir)
+        theirs = tfds.load(BUILT_DATASET, split=split, data_dir=data_dir, as_supervised=True, shuffle_files=False,
+                           decoders={"image": tfds.decode.SkipDecoding()})
+        pairs = list(zip(tfds.as_numpy(ours), tfds.as_numpy(theirs), strict=True))
+        assert int(ours.cardinality()) == len(pairs) > 0
+        assert all(a[0] == b[0] and a[1] == b[1] for a, b in pairs)  # same JPEG bytes and labels
+
+
+def test_eval_pipeline_is_deterministic_uint8_of_the_dataset_size(data_dir):
     ds, info = load_split(BUILT_DATASET, "test", data_dir)
     batches = list(make_pipeline(ds, training=False, batch_size=16))
     images, labels = batches[0]
-    assert images.dtype == tf.float32 and images.shape[1:] == (240, 320, 3)
-    assert 0.0 <= float(tf.reduce_min(images)) and float(tf.reduce_max(images)) <= 255.0
+    assert images.dtype == tf.uint8 and images.shape[1:] == (240, 320, 3)
     assert sum(int(b[1].shape[0]) for b in batches) == info.splits["test"].num_examples
     again = [b[1].numpy() for b in make_pipeline(ds, training=False, batch_size=16)]
     assert all(np.array_equal(a, b[1].numpy()) for a, b in zip(again, batches))
+
+
+def test_array_record_builds_get_a_clear_error(tmp_path, sample_dump):
+    from tests.conftest import build_dataset, family7_config
+
+    build_dataset(sample_dump.out, tmp_path, family7_config("family7_ar"), file_format="array_record")
+    with pytest.raises(ValueError, match="--file_format=tfrecord"):
+        load_split("mushroom_observer/family7_ar", "train", str(tmp_path))
 
 
 def test_training_pipeline_shuffles_every_epoch_and_cache_keeps_content(data_dir):

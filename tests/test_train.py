@@ -123,13 +123,14 @@ def test_every_flagfile_parses_and_validates(flagfile):
 
 def test_cached_features_train_the_full_models_head_and_leave_the_base_alone(data_dir, tmp_path):
     config = small_config(data_dir, str(tmp_path / "model"), strategy="frozen", cache_features=True, epochs=6,
-                          steps_per_epoch=0, head="gap", learning_rate=0.01)
+                          steps_per_epoch=0, head="gap", learning_rate=0.01, train_subset=100_000)
     base_before = build_classifier(config.backbone, 7, weights="imagenet", head="gap").get_layer("backbone")
     metrics = train(config)
     model = keras.models.load_model(os.path.join(config.model_dir, "model.keras"))
     for before, after in zip(base_before.weights, backbone_of(model).weights):
         np.testing.assert_array_equal(np.asarray(before), np.asarray(after))
     assert metrics["test"]["accuracy"] >= 0.75  # ImageNet Lite0 features; chance is 1/7
+    assert metrics["train_examples"] > 100  # --train_subset past the split's end: the whole split
     checkpoints = os.listdir(os.path.join(config.model_dir, "checkpoints"))
     assert checkpoints == ["best_0_head.head_only.weights.h5"]
     # The head trained on cached vectors is the full model's head: same probabilities either way.

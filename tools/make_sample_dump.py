@@ -22,7 +22,6 @@ import time
 
 import numpy as np
 from absl import app, flags
-from PIL import Image
 
 from tools.sample_drawing import FamilyStyle, draw_sample_image
 

@@ -14,7 +14,7 @@ import sys
 import numpy as np
 from absl import app, flags
 
-from pyck_eval.commands import common_flags  # noqa: F401  (--batch_size, --data_dir)
+from pyck_eval.commands import common_flags  # noqa: F401  (defines --data_dir)
 from pyck_eval.trained_run import load_run
 from pyck_train.preprocessing import prepare_image, read_image_file
 

@@ -9,6 +9,7 @@ count followed by its bytes. Only the globals that a state dict needs may be unp
 from __future__ import annotations
 
 import collections
+import io
 import pickle
 import struct
 import zipfile

@@ -1,0 +1,48 @@
+"""Benchmark smoke tests: tiny sizes, every field present, rates positive. The targets are the benchmarks' job."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.slow
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_bench(module: str, *args: str) -> dict:
+    result = subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout[result.stdout.index("{"):])
+
+
+def test_bench_input_reports_every_case_and_ratio():
+    report = run_bench("tools.bench_input", "--per_family=20", "--n_images=64", "--epochs=1", "--repeats=1")
+    cases = ("d_decode_ceiling", "a_pyck_tfrecord", "a_array_record_data_source",
+             "b_keras_image_dataset_from_directory", "c_pandas_pil_study", "e_pyck_cached_epoch2")
+    assert all(report[case] > 0 for case in cases)
+    assert set(report["ratios"]) == {"a/d", "a/b", "a/c", "e/d", "a_array_record/d"}
+    assert all(value > 0 for value in report["ratios"].values())
+    assert report["ratios"]["a/d"] == pytest.approx(report["a_pyck_tfrecord"] / report["d_decode_ceiling"], rel=0.01)
+
+
+def test_bench_build_reports_each_scale_and_inspect():
+    report = run_bench("tools.bench_build", "--per_family=20", "--scales=1,2", "--repeats=1", "--inspect_records=3000")
+    assert [s["scale"] for s in report["scales"]] == [1, 2]
+    for scale in report["scales"]:
+        assert scale["build_images_per_second"] > 0 and scale["copy_images_per_second"] > 0
+        assert scale["build_peak_rss_mib"] > 0 and 0 < scale["build_vs_copy"]
+    assert report["scales"][1]["images"] > report["scales"][0]["images"]
+    assert report["inspect"]["records"] == 3000 and report["inspect"]["peak_rss_mib"] > 0
+
+
+def test_bench_train_reports_stall_and_feature_cache():
+    report = run_bench("tools.bench_train", "--per_family=20", "--n_images=32", "--batch_size=16")
+    assert report["stall"]["pipeline_steps_per_second"] > 0 and report["stall"]["memory_steps_per_second"] > 0
+    assert report["stall"]["stall_ratio"] > 0
+    assert report["feature_cache"]["speedup_per_epoch"] > 0 and report["feature_cache"]["epoch_seconds_features"] > 0
+    assert ("precision" in report) == bool(report["gpu"])

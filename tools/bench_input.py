@@ -1,0 +1,168 @@
+r"""Input pipeline throughput, side by side in one run: pyck vs Keras, vs the study's PIL loader, vs decode alone.
+
+    python -m tools.bench_input [--data_dir DATA --dataset mushroom_observer/family7] [--n_images 3000]
+
+Without --data_dir a sample dump is generated and built (TFRecord and array_record) in a
+temporary folder. The train split's JPEG bytes are also written out as class folders, so all
+cases read the very same images. Rates are images/s over two epochs, batch 32:
+  a  pyck's training pipeline (`make_pipeline`) on the built TFRecord dataset; and the same
+     images from the array_record build through `tfds.data_source` (tfds has no tf.data reader
+     for array_record: random access, decoded in Python, as grain or PyTorch users read it);
+  b  `keras.utils.image_dataset_from_directory` on the JPEG files;
+  c  the study's way: a pandas DataFrame of paths loaded batch by batch with PIL
+     (what `ImageDataGenerator.flow_from_dataframe` does);
+  d  the decode ceiling: the JPEG bytes in memory, parallel `tf.io.decode_jpeg`, batched;
+  e  pyck's pipeline with cache on, epoch 2 only.
+Prints one JSON object with every rate and the ratios a/d, a/b, a/c, e/d.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+import tensorflow_datasets as tfds
+from absl import app, flags
+from PIL import Image
+
+from tools.bench_data import build_sample
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("data_dir", None, "A data_dir with --dataset built in TFRecord (default: build a sample).")
+flags.DEFINE_string("dataset", "mushroom_observer/family7", "Dataset/config in --data_dir.")
+flags.DEFINE_integer("n_images", 3000, "Train images used (fewer if the split is smaller).", lower_bound=32)
+flags.DEFINE_integer("per_family", 480, "Sample dump size when no --data_dir is given.", lower_bound=10)
+flags.DEFINE_integer("batch_size", 32, "Batch size of every case.", lower_bound=1)
+flags.DEFINE_integer("epochs", 2, "Epochs timed per case.", lower_bound=1)
+flags.DEFINE_integer("repeats", 2, "Each case is measured this many times, cases interleaved; the best counts.",
+                     lower_bound=1)
+
+
+def timed_epochs(make_epoch, epochs: int, skip_first: bool = False) -> float:
+    """images/s over `epochs` passes of the iterable returned by `make_epoch()` (each yields batches)."""
+    images, seconds = 0, 0.0
+    for epoch in range(epochs + int(skip_first)):
+        start = time.perf_counter()
+        count = sum(int(batch.shape[0]) for batch in make_epoch())
+        if skip_first and epoch == 0:
+            continue
+        seconds += time.perf_counter() - start
+        images += count
+    return images / seconds
+
+
+def pyck_rate(dataset: str, data_dir: str, n_images: int, batch: int, epochs: int, cache: bool) -> float:
+    from pyck_train.input_pipeline import load_split, make_pipeline
+
+    ds, _ = load_split(dataset, f"train[:{n_images}]", data_dir)
+    pipeline = make_pipeline(ds, training=True, batch_size=batch, cache=cache).map(lambda images, labels: images)
+    return timed_epochs(lambda: pipeline, epochs, skip_first=cache)
+
+
+def array_record_rate(dataset: str, data_dir: str, n_images: int, batch: int, epochs: int, seed: int = 0) -> float:
+    """tfds reads array_record only through `tfds.data_source` (random access, decoded in Python), not tf.data."""
+    source = tfds.data_source(dataset, split=f"train[:{n_images}]", data_dir=data_dir)
+    rng = np.random.default_rng(seed)
+
+    def epoch():
+        order = rng.permutation(len(source))
+        for start in range(0, len(order), batch):
+            examples = source.__getitems__(order[start:start + batch].tolist())
+            yield np.stack([example["image"] for example in examples])
+
+    return timed_epochs(epoch, epochs)
+
+
+def export_jpegs(dataset: str, data_dir: str, n_images: int, out: str) -> tuple[list[bytes], pd.DataFrame]:
+    """The split's stored JPEG bytes, in memory and as <out>/<label>/<i>.jpg files."""
+    ds = tfds.load(dataset, split=f"train[:{n_images}]", data_dir=data_dir,
+                   decoders={"image": tfds.decode.SkipDecoding()})
+    encoded, rows = [], []
+    for i, example in enumerate(tfds.as_numpy(ds)):
+        folder = os.path.join(out, str(int(example["label"])))
+        os.makedirs(folder, exist_ok=True)
+        path = os.path.join(folder, f"{i}.jpg")
+        with open(path, "wb") as f:
+            f.write(example["image"])
+        encoded.append(example["image"])
+        rows.append({"path": path, "label": int(example["label"])})
+    return encoded, pd.DataFrame(rows)
+
+
+def keras_directory_rate(folder: str, batch: int, epochs: int, size: tuple[int, int]) -> float:
+    import keras
+
+    ds = keras.utils.image_dataset_from_directory(folder, image_size=size, batch_size=batch, shuffle=True, seed=0,
+                                                  verbose=False).map(lambda images, labels: images)
+    return timed_epochs(lambda: ds, epochs)
+
+
+def pandas_pil_rate(frame: pd.DataFrame, batch: int, epochs: int, seed: int = 0) -> float:
+    rng = np.random.default_rng(seed)
+
+    def epoch():
+        order = frame.iloc[rng.permutation(len(frame))]
+        for start in range(0, len(order), batch):
+            paths = order["path"].iloc[start:start + batch]
+            yield np.stack([np.asarray(Image.open(p).convert("RGB"), np.float32) for p in paths])
+
+    return timed_epochs(epoch, epochs)
+
+
+def decode_ceiling_rate(encoded: list[bytes], batch: int, epochs: int) -> float:
+    ds = (tf.data.Dataset.from_tensor_slices(tf.constant(encoded))
+          .map(lambda data: tf.io.decode_jpeg(data, channels=3), num_parallel_calls=tf.data.AUTOTUNE,
+               deterministic=False)
+          .batch(batch).prefetch(tf.data.AUTOTUNE))
+    return timed_epochs(lambda: ds, epochs)
+
+
+def run(dataset: str, tfrecord_dir: str, array_record_dir: str | None, work: str, n_images: int, batch: int,
+        epochs: int, repeats: int = 1) -> dict:
+    import pyck_tfds  # noqa: F401  (registers mushroom_observer)
+    from pyck_tfds.mushroom_observer.configs import IMAGE_SIZE
+
+    n_images = min(n_images, tfds.builder(dataset, data_dir=tfrecord_dir).info.splits["train"].num_examples)
+    encoded, frame = export_jpegs(dataset, tfrecord_dir, n_images, os.path.join(work, "jpegs"))
+    cases = {
+        "d_decode_ceiling": lambda: decode_ceiling_rate(encoded, batch, epochs),
+        "a_pyck_tfrecord": lambda: pyck_rate(dataset, tfrecord_dir, n_images, batch, epochs, cache=False),
+        "b_keras_image_dataset_from_directory": lambda: keras_directory_rate(os.path.join(work, "jpegs"), batch,
+                                                                             epochs, IMAGE_SIZE),
+        "c_pandas_pil_study": lambda: pandas_pil_rate(frame, batch, epochs),
+        "e_pyck_cached_epoch2": lambda: pyck_rate(dataset, tfrecord_dir, n_images, batch, epochs, cache=True),
+    }
+    if array_record_dir:
+        cases["a_array_record_data_source"] = lambda: array_record_rate(dataset, array_record_dir, n_images, batch,
+                                                                        epochs)
+    best = dict.fromkeys(cases, 0.0)
+    for _ in range(repeats):  # interleaved, so a slow spell of the machine hits every case alike
+        for name, measure in cases.items():
+            best[name] = max(best[name], measure())
+    a, d = best["a_pyck_tfrecord"], best["d_decode_ceiling"]
+    ratios = {"a/d": a / d, "a/b": a / best["b_keras_image_dataset_from_directory"],
+              "a/c": a / best["c_pandas_pil_study"], "e/d": best["e_pyck_cached_epoch2"] / d}
+    if array_record_dir:
+        ratios["a_array_record/d"] = best["a_array_record_data_source"] / d
+    return {"images": len(encoded), "batch_size": batch, "epochs": epochs, "repeats": repeats,
+            "machine": f"{os.cpu_count()} CPUs", **{k: round(v, 1) for k, v in best.items()},
+            "ratios": {k: round(v, 3) for k, v in ratios.items()}}
+
+
+def main(argv: list[str]) -> None:
+    with tempfile.TemporaryDirectory() as work:
+        if FLAGS.data_dir:
+            dataset, tfrecord_dir, array_record_dir = FLAGS.dataset, FLAGS.data_dir, None
+        else:
+            dataset, tfrecord_dir, array_record_dir = build_sample(work, FLAGS.per_family)
+        print(json.dumps(run(dataset, tfrecord_dir, array_record_dir, work, FLAGS.n_images, FLAGS.batch_size,
+                             FLAGS.epochs, FLAGS.repeats), indent=2))
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,116 @@
+r"""Training speed, side by side in one run: pipeline stall, the feature cache, and (on a GPU) mixed precision.
+
+    python -m tools.bench_train [--data_dir DATA --dataset mushroom_observer/family7] [--n_images 640]
+
+Without --data_dir a sample dump is generated and built in a temporary folder.
+  stall: training steps/s of the head phase (frozen base, the fastest steps, so the most
+         sensitive to a slow input) fed by pyck's pipeline vs the very same batches already in
+         memory; stall ratio = pipeline / memory (1.0: the model never waits for data).
+  feature cache: seconds per frozen-strategy epoch over images vs over cached pooled features
+         (after the one-off extraction pass, reported too); speedup = images / features.
+  precision: with a GPU, steps/s of full fine-tuning in float32 vs mixed_float16.
+Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import app, flags
+
+from tools.bench_data import build_sample
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("data_dir", None, "A data_dir with --dataset built (default: build a sample).")
+flags.DEFINE_string("dataset", "mushroom_observer/family7", "Dataset/config in --data_dir.")
+flags.DEFINE_string("backbone", "efficientnet_lite0", "Backbone from the registry (weights are not loaded).")
+flags.DEFINE_integer("n_images", 640, "Training images per epoch.", lower_bound=8)
+flags.DEFINE_integer("batch_size", 32, "Batch size.", lower_bound=1)
+flags.DEFINE_integer("per_family", 120, "Sample dump size when no --data_dir is given.", lower_bound=10)
+
+
+def timed_fit(model: keras.Model, data, epochs: int = 2) -> float:
+    """Seconds per epoch, best of `epochs` after a warm-up epoch that traces and compiles."""
+    model.fit(data, epochs=1, verbose=0)
+    seconds = []
+    for _ in range(epochs):
+        start = time.perf_counter()
+        model.fit(data, epochs=1, verbose=0)
+        seconds.append(time.perf_counter() - start)
+    return min(seconds)
+
+
+def compiled(model: keras.Model) -> keras.Model:
+    model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def measure(dataset: str, data_dir: str, backbone: str, n_images: int, batch: int) -> dict:
+    from pyck_train import feature_cache
+    from pyck_train.input_pipeline import load_split, make_pipeline
+    from pyck_train.model import backbone_of, build_classifier
+    from pyck_train.strategies import apply_phase, phases
+
+    import tensorflow_datasets as tfds
+
+    n_images = min(n_images, tfds.builder(dataset, data_dir=data_dir).info.splits["train"].num_examples)
+    encoded, info = load_split(dataset, f"train[:{n_images}]", data_dir, shuffle_files=True)
+    pipeline = make_pipeline(encoded, training=True, batch_size=batch)
+    in_memory = tf.data.Dataset.from_tensor_slices(
+        tuple(np.concatenate(part) for part in zip(*[(x.numpy(), y.numpy()) for x, y in pipeline]))).batch(batch)
+    in_memory = in_memory.cache()
+    steps = -(-n_images // batch)
+
+    model = build_classifier(backbone, info.features["label"].num_classes, weights="none",
+                             head="dense:128,dropout:0.25,dense:32,dropout:0.25")
+    apply_phase(backbone_of(model), phases("frozen")[0])
+    compiled(model)
+    pipeline_seconds = timed_fit(model, pipeline)
+    memory_seconds = timed_fit(model, in_memory)
+    result = {"images": n_images, "batch_size": batch, "backbone": backbone, "machine": f"{os.cpu_count()} CPUs",
+              "gpu": [d.name for d in tf.config.list_physical_devices("GPU")] or None,
+              "stall": {"pipeline_steps_per_second": round(steps / pipeline_seconds, 3),
+                        "memory_steps_per_second": round(steps / memory_seconds, 3),
+                        "stall_ratio": round(memory_seconds / pipeline_seconds, 3)}}
+
+    start = time.perf_counter()
+    features, labels, _ = feature_cache.extract_features(
+        feature_cache.pooled_feature_model(model), make_pipeline(encoded, training=False, batch_size=batch))
+    extraction_seconds = time.perf_counter() - start
+    head = compiled(feature_cache.head_on_features(model))
+    features_seconds = timed_fit(head, feature_cache.feature_pipeline(features, labels, training=True,
+                                                                      batch_size=batch))
+    result["feature_cache"] = {"epoch_seconds_images": round(pipeline_seconds, 3),
+                               "epoch_seconds_features": round(features_seconds, 4),
+                               "one_off_extraction_seconds": round(extraction_seconds, 3),
+                               "speedup_per_epoch": round(pipeline_seconds / features_seconds, 1)}
+    if result["gpu"]:
+        rates = {}
+        for policy in ("float32", "mixed_float16"):
+            keras.mixed_precision.set_global_policy(policy)
+            tuned = build_classifier(backbone, info.features["label"].num_classes, weights="none", head="gap")
+            apply_phase(backbone_of(tuned), phases("unfreeze")[0])
+            rates[policy] = steps / timed_fit(compiled(tuned), in_memory)
+        keras.mixed_precision.set_global_policy("float32")
+        result["precision"] = {f"{k}_steps_per_second": round(v, 3) for k, v in rates.items()}
+        result["precision"]["mixed_float16_speedup"] = round(rates["mixed_float16"] / rates["float32"], 3)
+    return result
+
+
+def main(argv: list[str]) -> None:
+    with tempfile.TemporaryDirectory() as work:
+        if FLAGS.data_dir:
+            dataset, data_dir = FLAGS.dataset, FLAGS.data_dir
+        else:
+            dataset, data_dir, _ = build_sample(work, FLAGS.per_family, formats=("tfrecord",))
+        print(json.dumps(measure(dataset, data_dir, FLAGS.backbone, FLAGS.n_images, FLAGS.batch_size), indent=2))
+
+
+if __name__ == "__main__":
+    app.run(main)
