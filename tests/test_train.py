@@ -147,7 +147,7 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 from pyck_train.train import TrainConfig, train
 config = TrainConfig(model_dir=sys.argv[2], dataset=sys.argv[3], data_dir=sys.argv[1], batch_size=4,
-                     steps_per_epoch=2, epochs=1, head="gap", strategy="freeze_then_finetune",
+                     steps_per_epoch=2, epochs=1, head="gap", strategy="frozen",
                      distribution="mirrored")
 print(json.dumps(train(config)))
 """

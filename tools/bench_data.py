@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import resource
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -64,13 +64,20 @@ def write_metadata_dump(out: str, n_records: int, n_images: int, seed: int = 0) 
 
 
 def run_inspect(dump: str) -> dict:
+    """`python -m pyck_tfds.inspect --json` in a child; its own peak RSS (os.wait4), not that of earlier children."""
     start = time.perf_counter()
-    result = subprocess.run(
-        [sys.executable, "-m", "pyck_tfds.inspect", dump, "--json", "--noprogress", "--min_per_class=1"],
-        capture_output=True, text=True, check=True,
-    )
-    seconds = time.perf_counter() - start
-    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    report = json.loads(result.stdout)
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "pyck_tfds.inspect", dump, "--json", "--noprogress", "--min_per_class=1"],
+            stdout=out, stderr=err, text=True)
+        _, status, usage = os.wait4(child.pid, 0)
+        child.returncode = os.waitstatus_to_exitcode(status)
+        seconds = time.perf_counter() - start
+        out.seek(0)
+        err.seek(0)
+        if child.returncode:
+            raise RuntimeError(f"inspect failed ({child.returncode}):\n{err.read()[-3000:]}")
+        report = json.loads(out.read())
     return {"records": report["records_in"], "kept": report["kept"], "seconds": round(seconds, 2),
-            "records_per_second": round(report["records_in"] / seconds), "peak_rss_mib": round(peak_kib / 1024, 1)}
+            "records_per_second": round(report["records_in"] / seconds),
+            "peak_rss_mib": round(usage.ru_maxrss / 1024, 1)}

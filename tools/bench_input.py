@@ -13,7 +13,9 @@ cases read the very same images. Rates are images/s over two epochs, batch 32:
      (what `ImageDataGenerator.flow_from_dataframe` does);
   d  the decode ceiling: the JPEG bytes in memory, parallel `tf.io.decode_jpeg`, batched;
   e  pyck's pipeline with cache on, epoch 2 only.
-Prints one JSON object with every rate and the ratios a/d, a/b, a/c, e/d.
+Prints one JSON object with every rate and the ratios a/d, a/b, a/c, e/d. With --cold the OS
+page cache is dropped before every epoch, so the files really come from the disk (d holds its
+bytes in process memory, and e's cache is process memory too).
 """
 
 from __future__ import annotations
@@ -39,14 +41,25 @@ flags.DEFINE_integer("n_images", 3000, "Train images used (fewer if the split is
 flags.DEFINE_integer("per_family", 480, "Sample dump size when no --data_dir is given.", lower_bound=10)
 flags.DEFINE_integer("batch_size", 32, "Batch size of every case.", lower_bound=1)
 flags.DEFINE_integer("epochs", 2, "Epochs timed per case.", lower_bound=1)
+flags.DEFINE_bool("cold", False, "Drop the OS page cache before every epoch (Linux, root): files come from disk, "
+                  "as for a dump larger than memory.")
 flags.DEFINE_integer("repeats", 2, "Each case is measured this many times, cases interleaved; the best counts.",
                      lower_bound=1)
+
+
+def drop_page_cache() -> None:
+    """Empty the OS page cache (Linux, root), so the next read comes from the disk."""
+    os.sync()
+    with open("/proc/sys/vm/drop_caches", "w") as f:
+        f.write("3\n")
 
 
 def timed_epochs(make_epoch, epochs: int, skip_first: bool = False) -> float:
     """images/s over `epochs` passes of the iterable returned by `make_epoch()` (each yields batches)."""
     images, seconds = 0, 0.0
     for epoch in range(epochs + int(skip_first)):
+        if FLAGS.cold:
+            drop_page_cache()
         start = time.perf_counter()
         count = sum(int(batch.shape[0]) for batch in make_epoch())
         if skip_first and epoch == 0:
@@ -150,7 +163,8 @@ def run(dataset: str, tfrecord_dir: str, array_record_dir: str | None, work: str
     if array_record_dir:
         ratios["a_array_record/d"] = best["a_array_record_data_source"] / d
     return {"images": len(encoded), "batch_size": batch, "epochs": epochs, "repeats": repeats,
-            "machine": f"{os.cpu_count()} CPUs", **{k: round(v, 1) for k, v in best.items()},
+            "machine": f"{os.cpu_count()} CPUs", "cold_page_cache": FLAGS.cold,
+            **{k: round(v, 1) for k, v in best.items()},
             "ratios": {k: round(v, 3) for k, v in ratios.items()}}
 
 
