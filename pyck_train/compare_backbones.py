@@ -62,6 +62,7 @@ def images_per_epoch(config: TrainConfig, metrics: dict) -> int:
 def compare(base: TrainConfig, backbones: list[str]) -> pd.DataFrame:
     rows = []
     for backbone in backbones:
+        keras.backend.clear_session()
         config = dataclasses.replace(base, backbone=backbone, model_dir=os.path.join(base.model_dir, backbone))
         timer = EpochTimer()
         started = time.perf_counter()

@@ -66,6 +66,7 @@ def finished_trials(study: optuna.Study) -> int:
 def run_study(base: TrainConfig, study: optuna.Study, n_trials: int, backbones: list[str]) -> TrainConfig | None:
     """Run trials until the study has `n_trials` finished ones; returns the best trial's config (None if none)."""
     def objective(trial: optuna.Trial) -> float:
+        keras.backend.clear_session()  # one process runs every trial: free the previous trial's graphs
         config = suggest_config(trial, base, backbones)
         trial.set_user_attr("model_dir", config.model_dir)
         try:
