@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from pyck_train.backbones.registry import get_backbone_spec
-from pyck_train.model import BACKBONE_LAYER, backbone_of
+from pyck_train.model import BACKBONE_LAYER, backbone_of, layers_after
 
 SOFTMAX_LAYER = "probabilities"
 
@@ -34,8 +34,7 @@ class GradCam:
                              ) from None
         self.layer = layer
         self.conv_and_base = keras.Model(base.inputs, [conv.output, base.output], name="grad_cam_base")
-        after_base = classifier.layers[[lay.name for lay in classifier.layers].index(BACKBONE_LAYER) + 1:]
-        self.head = [lay for lay in after_base if lay.name != SOFTMAX_LAYER]
+        self.head = [lay for lay in layers_after(classifier, BACKBONE_LAYER) if lay.name != SOFTMAX_LAYER]
 
     def conv_map_and_logits(self, images: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         conv, x = self.conv_and_base(images, training=False)

@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 import tensorflow_datasets as tfds
-from tqdm.auto import tqdm
 
 import pyck_tfds  # noqa: F401  (registers mushroom_observer)
+from pyck_train import feature_cache
 from pyck_train.preprocessing import prepare_image
 
 METADATA_COLUMNS = ("image_id", "observation_id")
@@ -63,10 +63,8 @@ def split_batches(run: TrainedRun, split: str, batch_size: int = 32) -> tf.data.
 
 def predict_split(run: TrainedRun, split: str, batch_size: int = 32) -> tuple[pd.DataFrame, np.ndarray]:
     """One row per image (image_id, observation_id, label) and the (n, classes) probabilities, in split order."""
-    rows, probabilities = [], []
-    for images, labels, meta in tqdm(split_batches(run, split, batch_size), desc=f"predict {split}", unit="batch"):
-        probabilities.append(np.asarray(run.model.predict_on_batch(images), np.float64))
-        rows.append(pd.DataFrame({"label": labels.numpy(), **{k: v.numpy() for k, v in meta.items()}}))
-    if not rows:
+    probabilities, labels, meta = feature_cache.predict_batches(run.model, split_batches(run, split, batch_size),
+                                                                f"predict {split}")
+    if not len(labels):
         raise ValueError(f"split {split!r} of {run.dataset} in {run.data_dir} is empty")
-    return pd.concat(rows, ignore_index=True), np.concatenate(probabilities)
+    return pd.DataFrame({"label": labels, **meta}), probabilities.astype(np.float64)

@@ -14,6 +14,8 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
+from pyck_train.model import layers_after
+
 POOL_LAYER = "head_pool"
 
 
@@ -24,31 +26,29 @@ def pooled_feature_model(classifier: keras.Model) -> keras.Model:
 
 def head_on_features(classifier: keras.Model) -> keras.Model:
     """The classifier's layers after pooling, re-applied to a feature vector input; weights are shared."""
-    pool = classifier.get_layer(POOL_LAYER)
-    after_pool = classifier.layers[classifier.layers.index(pool) + 1:]
-    inputs = keras.Input(shape=pool.output.shape[1:], name="pooled_features")
+    inputs = keras.Input(shape=classifier.get_layer(POOL_LAYER).output.shape[1:], name="pooled_features")
     x = inputs
-    for layer in after_pool:
+    for layer in layers_after(classifier, POOL_LAYER):
         x = layer(x)
     return keras.Model(inputs, x, name="head")
 
 
-def extract_features(feature_model: keras.Model, batches: tf.data.Dataset, description: str = "features"
-                     ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-    """Run `feature_model` over (images, labels[, metadata dict]) batches in order.
+def predict_batches(model: keras.Model, batches: tf.data.Dataset, description: str = "features"
+                    ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Run `model` (a feature extractor or a classifier) over (images, labels[, metadata dict]) batches in order.
 
-    Returns float32 features, int64 labels and the metadata's columns concatenated (empty dict if none).
+    Returns its float32 outputs, int64 labels and the metadata's columns concatenated (empty dict if none).
     """
     features, labels, metadata = [], [], {}
     total = batches.cardinality().numpy()
     for images, batch_labels, *meta in tqdm(batches, total=total if total > 0 else None, desc=description,
                                             unit="batch"):
-        features.append(np.asarray(feature_model.predict_on_batch(images), np.float32))
+        features.append(np.asarray(model.predict_on_batch(images), np.float32))
         labels.append(batch_labels.numpy())
         for key, values in (meta[0] if meta else {}).items():
             metadata.setdefault(key, []).append(values.numpy())
     if not features:
-        return np.zeros((0, feature_model.output.shape[-1]), np.float32), np.zeros((0,), np.int64), {}
+        return np.zeros((0, model.output.shape[-1]), np.float32), np.zeros((0,), np.int64), {}
     return (np.concatenate(features), np.concatenate(labels).astype(np.int64),
             {key: np.concatenate(values) for key, values in metadata.items()})
 

@@ -32,3 +32,9 @@ def build_classifier(
 
 def backbone_of(model: keras.Model) -> keras.Model:
     return model.get_layer(BACKBONE_LAYER)
+
+
+def layers_after(model: keras.Model, name: str) -> list[keras.layers.Layer]:
+    """The layers that follow layer `name` in the classifier's chain (to re-apply them to another input)."""
+    names = [layer.name for layer in model.layers]
+    return model.layers[names.index(name) + 1:]

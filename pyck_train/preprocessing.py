@@ -53,7 +53,7 @@ def prepare_image(image: tf.Tensor, size: tuple[int, int] = IMAGE_SIZE) -> tf.Te
         resized = tf.image.resize(cropped, size, method="bicubic", antialias=True)
         return tf.saturate_cast(tf.round(resized), tf.uint8)
 
+    as_uint8 = image if image.dtype == tf.uint8 else tf.saturate_cast(tf.round(tf.cast(image, tf.float32)), tf.uint8)
     same_size = tf.logical_and(tf.equal(shape[0], height), tf.equal(shape[1], width))
-    prepared = tf.cond(same_size, lambda: tf.saturate_cast(tf.round(tf.cast(image, tf.float32)), tf.uint8)
-                       if image.dtype != tf.uint8 else image, crop_and_resize)
+    prepared = tf.cond(same_size, lambda: as_uint8, crop_and_resize)
     return tf.ensure_shape(prepared, [height, width, 3])

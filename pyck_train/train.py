@@ -129,7 +129,7 @@ def _pooled_features(model: keras.Model, raw: dict, batch: int):
     """Pooled features of the train and validation splits, in order, from the frozen base (one pass each)."""
     extractor = feature_cache.pooled_feature_model(model)
     return tuple(
-        feature_cache.extract_features(
+        feature_cache.predict_batches(
             extractor, make_pipeline(raw[name][0], training=False, batch_size=batch), f"features {name}")[:2]
         for name in ("train", "validation"))
 

@@ -80,7 +80,7 @@ def measure(dataset: str, data_dir: str, backbone: str, n_images: int, batch: in
                         "stall_ratio": round(memory_seconds / pipeline_seconds, 3)}}
 
     start = time.perf_counter()
-    features, labels, _ = feature_cache.extract_features(
+    features, labels, _ = feature_cache.predict_batches(
         feature_cache.pooled_feature_model(model), make_pipeline(encoded, training=False, batch_size=batch))
     extraction_seconds = time.perf_counter() - start
     head = compiled(feature_cache.head_on_features(model))

@@ -34,7 +34,7 @@ def main(argv: list[str]) -> None:
     head = feature_cache.head_on_features(run.model)
     lines = []
     for split in FLAGS.splits:
-        features, labels, meta = feature_cache.extract_features(
+        features, labels, meta = feature_cache.predict_batches(
             extractor, split_batches(run, split, FLAGS.batch_size), f"features {split}")
         probabilities = head.predict(features, batch_size=1024, verbose=0)
         path = os.path.join(out, f"features_{split}.npz")
