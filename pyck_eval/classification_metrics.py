@@ -10,16 +10,7 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics
 
-
-def per_observation(labels: np.ndarray, probabilities: np.ndarray, observation_ids: np.ndarray
-                    ) -> tuple[np.ndarray, np.ndarray]:
-    """(labels, mean probabilities) with one row per observation, in order of first appearance."""
-    frame = pd.DataFrame(probabilities).assign(observation=observation_ids, label=labels)
-    grouped = frame.groupby("observation", sort=False)
-    if (grouped["label"].nunique() > 1).any():
-        raise ValueError("an observation has images with different labels; per-observation scores are undefined")
-    means = grouped.mean()
-    return means.pop("label").to_numpy().astype(int), means.to_numpy()
+from pyck_train.observations import per_observation  # noqa: F401  (re-exported for eval's commands)
 
 
 def summary(labels: np.ndarray, probabilities: np.ndarray, class_names: list[str]) -> dict:

@@ -14,9 +14,12 @@ import tensorflow_datasets as tfds
 
 import pyck_tfds  # noqa: F401  (registers mushroom_observer)
 from pyck_train import feature_cache
+from pyck_train.month_prior import FILE_NAME as MONTH_PRIOR_FILE
+from pyck_train.month_prior import MonthPrior
 from pyck_train.preprocessing import prepare_image
+from pyck_train.test_time_augmentation import with_tta
 
-METADATA_COLUMNS = ("image_id", "observation_id")
+METADATA_COLUMNS = ("image_id", "observation_id", "date")
 
 
 @dataclasses.dataclass
@@ -27,6 +30,14 @@ class TrainedRun:
     dataset: str
     data_dir: str | None
     backbone: str
+
+    def month_prior(self) -> MonthPrior:
+        """The p(class | month) the trainer fitted on the training split; an error says why when there is none."""
+        path = os.path.join(self.model_dir, MONTH_PRIOR_FILE)
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"{path} does not exist: the training images of this run had no dates, so it has "
+                                    "no month prior (drop --metadata_prior=month)")
+        return MonthPrior.from_json(path, self.labels)
 
 
 def load_run(model_dir: str, data_dir: str | None = None) -> TrainedRun:
@@ -61,10 +72,16 @@ def split_batches(run: TrainedRun, split: str, batch_size: int = 32) -> tf.data.
             .batch(batch_size).prefetch(tf.data.AUTOTUNE))
 
 
-def predict_split(run: TrainedRun, split: str, batch_size: int = 32) -> tuple[pd.DataFrame, np.ndarray]:
-    """One row per image (image_id, observation_id, label) and the (n, classes) probabilities, in split order."""
-    probabilities, labels, meta = feature_cache.predict_batches(run.model, split_batches(run, split, batch_size),
-                                                                f"predict {split}")
+def predict_split(run: TrainedRun, split: str, batch_size: int = 32, tta: str = "none"
+                  ) -> tuple[pd.DataFrame, np.ndarray]:
+    """One row per image (image_id, observation_id, date, label) and the (n, classes) probabilities, in split order.
+
+    `tta` averages the probabilities over test-time views (`pyck_train.test_time_augmentation`).
+    """
+    probabilities, labels, meta = feature_cache.predict_batches(
+        with_tta(run.model, tta), split_batches(run, split, batch_size), f"predict {split}")
+    if "date" in meta:
+        meta["date"] = np.array([d.decode() for d in meta["date"]], dtype=object)
     if not len(labels):
         raise ValueError(f"split {split!r} of {run.dataset} in {run.data_dir} is empty")
     return pd.DataFrame({"label": labels, **meta}), probabilities.astype(np.float64)

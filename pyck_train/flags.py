@@ -12,9 +12,12 @@ import os
 
 from absl import flags
 
+from pyck_train.augmentation import AUGMENTATIONS
 from pyck_train.backbones.registry import available_backbones
 from pyck_train.heads import STUDY_HEAD, parse_head
+from pyck_train.optimization import CLASS_WEIGHTS, LR_SCHEDULES, OPTIMIZERS
 from pyck_train.strategies import STRATEGIES
+from pyck_train.test_time_augmentation import TTA_MODES
 from pyck_train.train import MULTI_WORKER_UNSUPPORTED, TrainConfig
 
 # Data
@@ -50,8 +53,29 @@ flags.DEFINE_integer("reduce_lr_patience", 2, "ReduceLROnPlateau patience (facto
 flags.DEFINE_integer("early_stopping_patience", 3, "EarlyStopping patience while fine-tuning (best weights "
                      "restored).", lower_bound=1)
 flags.DEFINE_integer("batch_size", 32, "Batch size per replica.", lower_bound=1)
+flags.DEFINE_enum("optimizer", "adam", list(OPTIMIZERS), "adam, or adamw (decoupled weight decay).")
+flags.DEFINE_float("weight_decay", 0.01, "adamw: decoupled weight decay.", lower_bound=0.0)
+flags.DEFINE_enum("lr_schedule", "constant", list(LR_SCHEDULES), "constant (the fine-tuning phase then keeps "
+                  "ReduceLROnPlateau, partial its exponential decay), or cosine decay to 0 over each phase.")
+flags.DEFINE_float("warmup_epochs", 0.0, "cosine: linear warm-up from 0, in epochs, at the start of each phase.",
+                   lower_bound=0.0)
+flags.DEFINE_float("label_smoothing", 0.0, "Label smoothing of the cross-entropy.", lower_bound=0.0, upper_bound=0.5)
+flags.DEFINE_enum("class_weight", "none", list(CLASS_WEIGHTS), "balanced: weigh each class n / (classes x n_class) "
+                  "in the loss, so rare classes count as much as common ones.")
 flags.DEFINE_integer("steps_per_epoch", 0, "Limit on steps per epoch (0: the whole split); for smoke runs.",
                      lower_bound=0)
+
+# Augmentation and evaluation
+flags.DEFINE_enum("augment", "none", list(AUGMENTATIONS), "Training-batch augmentation: light (flip, rotation, zoom, "
+                  "shift, brightness, contrast; no hue change) or randaugment (flip + RandAugment). Never applied "
+                  "at evaluation, nor to --cache_features phases.")
+flags.DEFINE_float("mixup", 0.0, "MixUp alpha on training batches (0: off).", lower_bound=0.0)
+flags.DEFINE_float("cutmix", 0.0, "CutMix alpha on training batches (0: off); with --mixup too, one of the two per "
+                   "batch.", lower_bound=0.0)
+flags.DEFINE_enum("tta", "none", list(TTA_MODES), "Test-time augmentation of the final metrics: flip (image + mirror) "
+                  "or flip_crops (+ a central 85 % crop and its mirror); probabilities are averaged.")
+flags.DEFINE_enum("metadata_prior", "none", ["none", "month"], "month: also report the metrics with the image "
+                  "probabilities re-weighted by p(class | month) of the training split (month_prior.json).")
 
 # Precision and devices
 flags.DEFINE_enum("precision", "auto", ["auto", "float32", "mixed_float16", "mixed_bfloat16"],

@@ -17,6 +17,9 @@ dataset, which prefetches them onto the GPU(s) while the current step runs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
@@ -25,12 +28,16 @@ from pyck_train.preprocessing import decode_image, prepare_image
 
 AUTOTUNE = tf.data.AUTOTUNE
 _TRAINING_FEATURES = {"image": tf.io.FixedLenFeature([], tf.string), "label": tf.io.FixedLenFeature([], tf.int64)}
+_METADATA_FEATURES = {"label": tf.io.FixedLenFeature([], tf.int64),
+                      "observation_id": tf.io.FixedLenFeature([], tf.int64),
+                      "image_id": tf.io.FixedLenFeature([], tf.int64),
+                      "date": tf.io.FixedLenFeature([], tf.string, default_value="")}
 _PARSE_BATCH = 256
 
 
-def load_split(dataset: str, split: str, data_dir: str | None = None, *, shuffle_files: bool = False,
-               seed: int = 0) -> tuple[tf.data.Dataset, tfds.core.DatasetInfo]:
-    """(encoded JPEG bytes, label) of one split in stored order (shards in random order with `shuffle_files`)."""
+def _split_records(dataset: str, split: str, data_dir: str | None, shuffle_files: bool, seed: int
+                   ) -> tuple[tf.data.Dataset, int, tfds.core.DatasetInfo]:
+    """The split's serialized records (tfds's own file instructions), their count and the dataset's info."""
     builder = tfds.builder(dataset, data_dir=data_dir)
     info = builder.info
     if info.file_format != tfds.core.FileFormat.TFRECORD:
@@ -45,12 +52,33 @@ def load_split(dataset: str, split: str, data_dir: str | None = None, *, shuffle
     records = files.interleave(
         lambda filename, skip, take: tf.data.TFRecordDataset(filename, buffer_size=8 << 20).skip(skip).take(take),
         cycle_length=min(4, len(instructions)), num_parallel_calls=AUTOTUNE, deterministic=not shuffle_files)
-    parsed = (records.batch(_PARSE_BATCH)
-              .map(lambda serialized: tf.io.parse_example(serialized, _TRAINING_FEATURES), num_parallel_calls=AUTOTUNE)
-              .unbatch()
-              .map(lambda example: (example["image"], example["label"])))
-    examples = sum(i.take for i in instructions)
+    return records, sum(i.take for i in instructions), info
+
+
+def _parsed(records: tf.data.Dataset, features: dict) -> tf.data.Dataset:
+    return (records.batch(_PARSE_BATCH)
+            .map(lambda serialized: tf.io.parse_example(serialized, features), num_parallel_calls=AUTOTUNE)
+            .unbatch())
+
+
+def load_split(dataset: str, split: str, data_dir: str | None = None, *, shuffle_files: bool = False,
+               seed: int = 0) -> tuple[tf.data.Dataset, tfds.core.DatasetInfo]:
+    """(encoded JPEG bytes, label) of one split in stored order (shards in random order with `shuffle_files`)."""
+    records, examples, info = _split_records(dataset, split, data_dir, shuffle_files, seed)
+    parsed = _parsed(records, _TRAINING_FEATURES).map(lambda example: (example["image"], example["label"]))
     return parsed.apply(tf.data.experimental.assert_cardinality(examples)), info
+
+
+def read_columns(dataset: str, split: str, data_dir: str | None = None,
+                 columns: tuple[str, ...] = ("label", "observation_id", "date")) -> dict[str, np.ndarray]:
+    """Metadata columns of one split as numpy arrays, in the stored order `load_split` and evaluation use."""
+    records, _, _ = _split_records(dataset, split, data_dir, False, 0)
+    wanted = {name: _METADATA_FEATURES[name] for name in columns}
+    values: dict[str, list] = {name: [] for name in columns}
+    for batch in records.batch(_PARSE_BATCH).map(lambda s: tf.io.parse_example(s, wanted)).as_numpy_iterator():
+        for name in columns:
+            values[name].append(batch[name])
+    return {name: np.concatenate(parts) if parts else np.zeros((0,)) for name, parts in values.items()}
 
 
 def make_pipeline(
@@ -61,8 +89,12 @@ def make_pipeline(
     cache: bool = False,
     shuffle_buffer: int = 2048,
     seed: int = 0,
+    batch_transform: Callable[[tf.Tensor, tf.Tensor], tuple[tf.Tensor, tf.Tensor]] | None = None,
 ) -> tf.data.Dataset:
-    """Batches of (uint8 images in [0, 255] of the dataset's size, labels), for `model.fit` / `evaluate`."""
+    """Batches of (uint8 images in [0, 255] of the dataset's size, labels), for `model.fit` / `evaluate`.
+
+    `batch_transform` maps each batch after the cache and the shuffle (augmentation, one-hot labels).
+    """
     options = tf.data.Options()
     options.deterministic = not training
     options.experimental_optimization.map_parallelization = True
@@ -79,4 +111,7 @@ def make_pipeline(
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     if not cache:
         ds = ds.map(decode_and_prepare, num_parallel_calls=AUTOTUNE, deterministic=not training)
-    return ds.batch(batch_size, drop_remainder=False).prefetch(AUTOTUNE)
+    ds = ds.batch(batch_size, drop_remainder=False)
+    if batch_transform is not None:
+        ds = ds.map(batch_transform, num_parallel_calls=AUTOTUNE, deterministic=not training)
+    return ds.prefetch(AUTOTUNE)

@@ -2,7 +2,12 @@
 
 Outputs: `flags.txt` (a reusable flagfile), `labels.txt`, `checkpoints/best_<phase>.weights.h5`,
 `history_<phase>.csv`, `training_curves.png`, `logs/` (TensorBoard), `model.keras`,
-`saved_model/` (for serving) and `metrics.json` on the validation and test splits.
+`saved_model/` (for serving), `month_prior.json` (when training images have dates) and
+`metrics.json` on the validation and test splits: per image and per observation, with
+test-time augmentation and the month prior when asked for, and the epoch each phase kept.
+
+Every phase ends on its best validation epoch: the best checkpoint is loaded back before the
+next phase starts (a phase that was resumed compares against the best of its earlier part).
 
 Killing a run and starting it again with the same flags resumes: a finished phase is
 skipped (its weights are kept in `phases/`), the phase that was cut short continues from its
@@ -20,14 +25,19 @@ import json
 import os
 
 import keras
+import numpy as np
 import pandas as pd
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from pyck_train import curves, feature_cache
-from pyck_train.input_pipeline import load_split, make_pipeline
+from pyck_train import curves, feature_cache, optimization, scores
+from pyck_train.augmentation import batch_augmenter
+from pyck_train.input_pipeline import load_split, make_pipeline, read_columns
 from pyck_train.model import backbone_of, build_classifier
+from pyck_train.month_prior import FILE_NAME as MONTH_PRIOR_FILE
+from pyck_train.month_prior import MonthPrior, months_of
 from pyck_train.strategies import Phase, apply_phase, phases
+from pyck_train.test_time_augmentation import with_tta
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,6 +64,17 @@ class TrainConfig:
     early_stopping_patience: int = 3
     batch_size: int = 32
     steps_per_epoch: int = 0
+    augment: str = "none"
+    mixup: float = 0.0
+    cutmix: float = 0.0
+    optimizer: str = "adam"
+    weight_decay: float = 0.01
+    lr_schedule: str = "constant"
+    warmup_epochs: float = 0.0
+    label_smoothing: float = 0.0
+    class_weight: str = "none"
+    tta: str = "none"
+    metadata_prior: str = "none"
     precision: str = "auto"
     distribution: str = "auto"
     jit_compile: bool = False
@@ -96,33 +117,84 @@ def resolve_distribution(distribution: str) -> tf.distribute.Strategy:
 
 
 def _phase_epochs_and_rate(config: TrainConfig, phase: Phase, replicas: int, steps: int):
+    """(epochs, learning rate or schedule) of a phase; rates scale with the replicas (linear scaling rule)."""
     if phase.name == "finetune":
-        return config.fine_tune_epochs, config.fine_tune_learning_rate * replicas
-    rate = config.learning_rate * replicas
-    if phase.base == "top":
-        rate = keras.optimizers.schedules.ExponentialDecay(rate, decay_steps=max(steps, 1),
-                                                           decay_rate=config.lr_decay_rate)
-    return config.epochs, rate
+        epochs, rate = config.fine_tune_epochs, config.fine_tune_learning_rate * replicas
+    else:
+        epochs, rate = config.epochs, config.learning_rate * replicas
+    decay = config.lr_decay_rate if phase.base == "top" else None
+    return epochs, optimization.learning_rate(config.lr_schedule, rate, epochs=epochs, steps_per_epoch=steps,
+                                              warmup_epochs=config.warmup_epochs, exponential_decay=decay)
 
 
-def _callbacks(config: TrainConfig, index: int, phase: Phase, head_only: bool = False
+def _history_path(config: TrainConfig, tag: str) -> str:
+    return os.path.join(config.model_dir, f"history_{tag}.csv")
+
+
+def _best_epoch(config: TrainConfig, tag: str) -> dict | None:
+    """The phase's best validation epoch so far (1-based, first of equals, as ModelCheckpoint keeps it)."""
+    path = _history_path(config, tag)
+    if not os.path.exists(path):
+        return None
+    history = pd.read_csv(path).drop_duplicates("epoch", keep="last")
+    if history.empty or "val_accuracy" not in history:
+        return None
+    best = history.loc[history["val_accuracy"].idxmax()]
+    return {"phase": tag, "best_epoch": int(best["epoch"]) + 1, "best_val_accuracy": float(best["val_accuracy"]),
+            "epochs_run": int(len(history))}
+
+
+def _callbacks(config: TrainConfig, tag: str, phase: Phase, best_file: str, plateau: bool
                ) -> list[keras.callbacks.Callback]:
-    tag = f"{index}_{phase.name}"
-    best = f"best_{tag}.head_only.weights.h5" if head_only else f"best_{tag}.weights.h5"
+    earlier = _best_epoch(config, tag)  # a resumed phase must beat what it reached before the interruption
     callbacks = [
         keras.callbacks.BackupAndRestore(os.path.join(config.model_dir, "backup", tag)),
-        keras.callbacks.ModelCheckpoint(os.path.join(config.model_dir, "checkpoints", best),
-                                        monitor="val_accuracy", save_best_only=True, save_weights_only=True),
-        keras.callbacks.CSVLogger(os.path.join(config.model_dir, f"history_{tag}.csv"), append=True),
+        keras.callbacks.ModelCheckpoint(best_file, monitor="val_accuracy", save_best_only=True, save_weights_only=True,
+                                        initial_value_threshold=earlier["best_val_accuracy"] if earlier else None),
+        keras.callbacks.CSVLogger(_history_path(config, tag), append=True),
         keras.callbacks.TensorBoard(os.path.join(config.model_dir, "logs", tag)),
     ]
     if phase.name == "finetune":
-        callbacks += [
-            keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.1, patience=config.reduce_lr_patience),
-            keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=config.early_stopping_patience,
-                                          restore_best_weights=True),
-        ]
+        if plateau:  # a schedule already sets the rate at every step
+            callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.1,
+                                                               patience=config.reduce_lr_patience))
+        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=config.early_stopping_patience,
+                                                       restore_best_weights=True))
     return callbacks
+
+
+def _one_hot(num_classes: int):
+    return lambda images, labels: (images, tf.one_hot(labels, num_classes))
+
+
+@dataclasses.dataclass
+class _Data:
+    raw: dict  # split -> (encoded, label) dataset
+    pipelines: dict  # split -> batches of (uint8 images, int labels); train's are augmented, one-hot
+    labels: list[str]
+    train_labels: np.ndarray
+    train_months: np.ndarray
+    steps: int
+
+
+def _load_data(config: TrainConfig, batch: int) -> _Data:
+    train_split = "train"
+    if config.train_subset:  # tfds refuses a slice past the end: a subset larger than the split is the split
+        available = tfds.builder(config.dataset, data_dir=config.data_dir).info.splits["train"].num_examples
+        train_split = f"train[:{min(config.train_subset, available)}]"
+    raw = {name: load_split(config.dataset, split, config.data_dir, shuffle_files=name == "train", seed=config.seed)
+           for name, split in (("train", train_split), ("validation", "validation"), ("test", "test"))}
+    labels = raw["train"][1].features["label"].names
+    augment = batch_augmenter(config.augment, len(labels), mixup=config.mixup, cutmix=config.cutmix, seed=config.seed)
+    pipelines = {
+        name: make_pipeline(ds, training=name == "train", batch_size=batch, cache=config.cache,
+                            shuffle_buffer=config.shuffle_buffer, seed=config.seed,
+                            batch_transform=augment if name == "train" else None)
+        for name, (ds, _) in raw.items()
+    }
+    columns = read_columns(config.dataset, train_split, config.data_dir, ("label", "date"))
+    steps = config.steps_per_epoch or -(-len(columns["label"]) // batch)
+    return _Data(raw, pipelines, labels, columns["label"].astype(np.int64), months_of(columns["date"]), steps)
 
 
 def _pooled_features(model: keras.Model, raw: dict, batch: int):
@@ -134,6 +206,95 @@ def _pooled_features(model: keras.Model, raw: dict, batch: int):
         for name in ("train", "validation"))
 
 
+def _compile(model: keras.Model, config: TrainConfig, rate, strategy: tf.distribute.Strategy) -> None:
+    with strategy.scope():
+        model.compile(optimization.build_optimizer(config.optimizer, rate, config.weight_decay),
+                      loss=optimization.classification_loss(config.label_smoothing),
+                      metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")], jit_compile=config.jit_compile)
+
+
+def _train_phase(model: keras.Model, config: TrainConfig, index: int, phase: Phase, data: _Data,
+                 strategy: tf.distribute.Strategy, cached: dict, extra_callbacks) -> dict | None:
+    """Fit one phase (or restore it when it finished before) and leave `model` on its best validation epoch."""
+    tag = f"{index}_{phase.name}"
+    finished = os.path.join(config.model_dir, "phases", f"{tag}.weights.h5")
+    apply_phase(backbone_of(model), phase, config.unfreeze_top_layers)
+    if os.path.exists(finished):
+        model.load_weights(finished)
+        return _best_epoch(config, tag)
+    epochs, rate = _phase_epochs_and_rate(config, phase, strategy.num_replicas_in_sync, data.steps)
+    if epochs == 0:
+        return None
+    num_classes = len(data.labels)
+    fitted, train_data = model, data.pipelines["train"]
+    validation_data = data.pipelines["validation"].map(_one_hot(num_classes))
+    if config.cache_features and phase.base == "none":
+        if not cached:
+            cached["features"] = _pooled_features(model, data.raw, config.batch_size * strategy.num_replicas_in_sync)
+            if config.augment != "none" or config.mixup or config.cutmix:
+                print(f"phase {tag}: trained on cached features, so without augmentation "
+                      "(augmentation applies to the phases that train the base)")
+        (train_x, train_y), (val_x, val_y) = cached["features"]
+        fitted = feature_cache.head_on_features(model)
+        batch = config.batch_size * strategy.num_replicas_in_sync
+        train_data = feature_cache.feature_pipeline(train_x, train_y, training=True, batch_size=batch,
+                                                    seed=config.seed).map(_one_hot(num_classes))
+        validation_data = feature_cache.feature_pipeline(val_x, val_y, training=False,
+                                                         batch_size=batch).map(_one_hot(num_classes))
+    best_file = os.path.join(config.model_dir, "checkpoints",
+                             f"best_{tag}.head_only.weights.h5" if fitted is not model else f"best_{tag}.weights.h5")
+    _compile(fitted, config, rate, strategy)
+    fitted.fit(train_data, validation_data=validation_data, epochs=epochs,
+               steps_per_epoch=config.steps_per_epoch or None,
+               class_weight=optimization.class_weights(config.class_weight, data.train_labels, num_classes),
+               callbacks=_callbacks(config, tag, phase, best_file, plateau=isinstance(rate, float))
+               + list(extra_callbacks),
+               shuffle=False, verbose=2)  # the training pipeline shuffles; fit's own shuffle only warns
+    if os.path.exists(best_file):
+        fitted.load_weights(best_file)
+    model.save_weights(finished)
+    return _best_epoch(config, tag)
+
+
+def _month_prior(config: TrainConfig, data: _Data) -> MonthPrior | None:
+    """Fitted on the training split's dated images and saved beside the model; None when none has a date."""
+    if not (data.train_months > 0).any():
+        return None
+    prior = MonthPrior.fit(data.train_labels, data.train_months, len(data.labels))
+    prior.to_json(os.path.join(config.model_dir, MONTH_PRIOR_FILE), data.labels)
+    return prior
+
+
+def _evaluate(model: keras.Model, config: TrainConfig, data: _Data, prior: MonthPrior | None) -> dict:
+    """Validation and test scores per image and per observation; with TTA and the month prior when asked for."""
+    results = {}
+    tta_model = with_tta(model, config.tta)
+    for name in ("validation", "test"):
+        columns = read_columns(config.dataset, name, config.data_dir, ("observation_id", "date"))
+        probabilities, labels, _ = feature_cache.predict_batches(model, data.pipelines[name], f"evaluate {name}")
+        result = scores.split_scores(labels, probabilities, columns["observation_id"])
+        final = probabilities
+        if config.tta != "none":
+            final, _, _ = feature_cache.predict_batches(tta_model, data.pipelines[name], f"evaluate {name} tta")
+            result["tta"] = {"mode": config.tta, **scores.split_scores(labels, final, columns["observation_id"])}
+        if config.metadata_prior == "month" and prior is not None:
+            months = months_of(columns["date"])
+            fused = prior.apply(final, months)
+            result["month_prior"] = {"tta": config.tta, "dated_examples": int((months > 0).sum()),
+                                     **scores.split_scores(labels, fused, columns["observation_id"])}
+        results[name] = result
+    return results
+
+
+def _export(model: keras.Model, config: TrainConfig) -> None:
+    model.save(os.path.join(config.model_dir, "model.keras"))
+    model.export(os.path.join(config.model_dir, "saved_model"), verbose=False)
+    histories = sorted(p for p in os.listdir(config.model_dir) if p.startswith("history_") and p.endswith(".csv"))
+    curves.plot_history([pd.read_csv(os.path.join(config.model_dir, p)) for p in histories],
+                        [p[len("history_"):-len(".csv")] for p in histories],
+                        os.path.join(config.model_dir, "training_curves.png"))
+
+
 def train(config: TrainConfig, extra_callbacks: list[keras.callbacks.Callback] = ()) -> dict:
     """Run every phase of `config.strategy`; returns the metrics written to metrics.json."""
     for folder in ("checkpoints", "phases", "logs"):
@@ -141,74 +302,24 @@ def train(config: TrainConfig, extra_callbacks: list[keras.callbacks.Callback] =
     keras.utils.set_random_seed(config.seed)
     keras.mixed_precision.set_global_policy(resolve_precision(config.precision))
     strategy = resolve_distribution(config.distribution)
-    replicas = strategy.num_replicas_in_sync
-    batch = config.batch_size * replicas
-
-    train_split = "train"
-    if config.train_subset:  # tfds refuses a slice past the end: a subset larger than the split is the split
-        available = tfds.builder(config.dataset, data_dir=config.data_dir).info.splits["train"].num_examples
-        train_split = f"train[:{min(config.train_subset, available)}]"
-    raw = {name: load_split(config.dataset, split, config.data_dir, shuffle_files=name == "train", seed=config.seed)
-           for name, split in (("train", train_split), ("validation", "validation"), ("test", "test"))}
-    labels = raw["train"][1].features["label"].names
+    data = _load_data(config, config.batch_size * strategy.num_replicas_in_sync)
     with open(os.path.join(config.model_dir, "labels.txt"), "w") as f:
-        f.write("\n".join(labels) + "\n")
-    pipelines = {
-        name: make_pipeline(ds, training=name == "train", batch_size=batch, cache=config.cache,
-                            shuffle_buffer=config.shuffle_buffer, seed=config.seed)
-        for name, (ds, _) in raw.items()
-    }
-    train_examples = raw["train"][0].cardinality().numpy()
-    steps = config.steps_per_epoch or -(-int(train_examples) // batch)
+        f.write("\n".join(data.labels) + "\n")
+    if config.metadata_prior == "month" and not (data.train_months > 0).any():
+        raise ValueError(f"--metadata_prior=month: no training image of {config.dataset} has a date")
 
     with strategy.scope():
-        model = build_classifier(config.backbone, len(labels), weights=config.weights, head=config.head)
-    cached = None  # (train, validation) pooled features, computed on first use
-    for index, phase in enumerate(phases(config.strategy)):
-        finished = os.path.join(config.model_dir, "phases", f"{index}_{phase.name}.weights.h5")
-        apply_phase(backbone_of(model), phase, config.unfreeze_top_layers)
-        if os.path.exists(finished):
-            model.load_weights(finished)
-            continue
-        epochs, rate = _phase_epochs_and_rate(config, phase, replicas, steps)
-        if epochs == 0:
-            continue
-        fitted, train_data, validation_data = model, pipelines["train"], pipelines["validation"]
-        if config.cache_features and phase.base == "none":
-            if cached is None:
-                cached = _pooled_features(model, raw, batch)
-            (train_x, train_y), (val_x, val_y) = cached
-            fitted = feature_cache.head_on_features(model)
-            train_data = feature_cache.feature_pipeline(train_x, train_y, training=True, batch_size=batch,
-                                                        seed=config.seed)
-            validation_data = feature_cache.feature_pipeline(val_x, val_y, training=False, batch_size=batch)
-        with strategy.scope():
-            fitted.compile(keras.optimizers.Adam(rate), loss="sparse_categorical_crossentropy",
-                           metrics=["accuracy"], jit_compile=config.jit_compile)
-        fitted.fit(train_data, validation_data=validation_data, epochs=epochs,
-                   steps_per_epoch=config.steps_per_epoch or None,
-                   callbacks=_callbacks(config, index, phase, head_only=fitted is not model) + list(extra_callbacks),
-                   verbose=2)
-        model.save_weights(finished)
+        model = build_classifier(config.backbone, len(data.labels), weights=config.weights, head=config.head)
+    cached: dict = {}  # pooled features of train and validation, computed on first use
+    kept = [_train_phase(model, config, index, phase, data, strategy, cached, extra_callbacks)
+            for index, phase in enumerate(phases(config.strategy))]
 
     metrics = {"dataset": config.dataset, "data_dir": config.data_dir, "backbone": config.backbone,
                "strategy": config.strategy, "precision": keras.mixed_precision.global_policy().name,
-               "replicas": replicas, "labels": labels, "parameters": model.count_params(),
-               "train_examples": int(train_examples)}
-    if not model.compiled:  # every phase restored from phases/, or trained on cached features
-        with strategy.scope():
-            model.compile(keras.optimizers.Adam(config.learning_rate), loss="sparse_categorical_crossentropy",
-                          metrics=["accuracy"])
-    for name in ("validation", "test"):
-        loss, accuracy = model.evaluate(pipelines[name], verbose=0)
-        metrics[name] = {"accuracy": float(accuracy), "loss": float(loss),
-                         "examples": int(raw[name][0].cardinality().numpy())}
+               "replicas": strategy.num_replicas_in_sync, "labels": data.labels, "parameters": model.count_params(),
+               "train_examples": int(len(data.train_labels)), "phases": [k for k in kept if k is not None],
+               **_evaluate(model, config, data, _month_prior(config, data))}
     with open(os.path.join(config.model_dir, "metrics.json"), "w") as f:
         json.dump(metrics, f, indent=2)
-    model.save(os.path.join(config.model_dir, "model.keras"))
-    model.export(os.path.join(config.model_dir, "saved_model"), verbose=False)
-    histories = sorted(p for p in os.listdir(config.model_dir) if p.startswith("history_") and p.endswith(".csv"))
-    curves.plot_history([pd.read_csv(os.path.join(config.model_dir, p)) for p in histories],
-                        [p[len("history_"):-len(".csv")] for p in histories],
-                        os.path.join(config.model_dir, "training_curves.png"))
+    _export(model, config)
     return metrics

@@ -109,3 +109,14 @@ def test_data_after_the_closing_bracket_is_an_error(tmp_path):
     path = write_text(tmp_path / "observations_2015.json", text)
     with pytest.raises(DumpError, match=f"byte {text.index(chr(10)) + 1} after the closing"):
         load_json_records(path)
+
+
+def test_a_file_whose_dates_are_all_missing_joins_the_others(tmp_path):
+    """Bug: a file with no date at all gave float categories that could not be joined with another file's."""
+    write_text(tmp_path / "json" / "a.json", json.dumps([{"image_id": 1, "label": "x", "date": "2015-09-01"}]))
+    write_text(tmp_path / "json" / "b.json", json.dumps([{"image_id": 2, "label": "x", "date": None},
+                                                         {"image_id": 3, "label": None, "date": None}]))
+    frame, _ = read_metadata(tmp_path)
+    assert frame["date"].astype(object).tolist()[0] == "2015-09-01" and frame["date"].isna().tolist() == [False, True,
+                                                                                                         True]
+    assert frame["label"].cat.categories.tolist() == ["x"]

@@ -37,7 +37,7 @@ def quick_run(data_dir: str, model_dir: str, **overrides) -> str:
 @pytest.fixture(scope="module")
 def runs(built_data_dir, tmp_path_factory) -> list[str]:
     root = tmp_path_factory.mktemp("runs")
-    return [quick_run(built_data_dir, str(root / "a")),
+    return [quick_run(built_data_dir, str(root / "a"), tta="flip", metadata_prior="month"),
             quick_run(built_data_dir, str(root / "b"), head="gap", seed=1, epochs=3)]
 
 
@@ -60,6 +60,19 @@ def test_report_agrees_with_the_trainer_and_writes_figures(runs, tmp_path):
     index = open(tmp_path / "index.html").read()
     assert "confusion_matrix.png" in index and os.path.getsize(tmp_path / "confusion_matrix.png") > 20_000
     assert len(pd.read_csv(tmp_path / "predictions.csv")) == trained["test"]["examples"]
+
+
+def test_report_with_tta_and_the_month_prior_agrees_with_the_trainer(runs, tmp_path):
+    result = run_eval("report", f"--model_dir={runs[0]}", "--tta=flip", "--metadata_prior=month", f"--out_dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.load(open(tmp_path / "metrics.json"))
+    trained = json.load(open(os.path.join(runs[0], "metrics.json")))["test"]
+    assert report["dated_examples"] == trained["month_prior"]["dated_examples"] == trained["examples"]
+    assert report["per_image_without_prior"]["accuracy"] == pytest.approx(trained["tta"]["accuracy"], abs=1e-6)
+    assert report["per_image"]["accuracy"] == pytest.approx(trained["month_prior"]["accuracy"], abs=1e-6)
+    assert report["per_observation"]["accuracy"] == pytest.approx(trained["month_prior"]["per_observation_accuracy"],
+                                                                  abs=1e-6)
+    assert report["per_observation"]["examples"] == trained["observations"]
 
 
 def test_features_then_svc_compares_with_the_networks_head(runs, tmp_path):
@@ -117,6 +130,27 @@ def test_predict_reports_a_corrupt_file_and_predicts_the_rest(runs, tmp_path, sa
     for entry in (r for r in results if "top" in r):
         probabilities = [t["probability"] for t in entry["top"]]
         assert len(probabilities) == 2 and probabilities[0] >= probabilities[1] and sum(probabilities) <= 1 + 1e-6
+
+
+def test_predict_gives_one_answer_per_observation_folder(runs, tmp_path, sample_dump):
+    good = [os.path.join(r, f) for r, _, fs in os.walk(sample_dump.out) for f in sorted(fs)
+            if f.endswith(".jpg") and os.path.getsize(os.path.join(r, f)) > 5000][:3]
+    for i, path in enumerate(good):
+        folder = tmp_path / ("obs_a" if i < 2 else "obs_b")
+        folder.mkdir(exist_ok=True)
+        shutil.copy(path, folder)
+    common = (f"--model_dir={runs[0]}", "--json", "--top_k=7", "--tta=flip", "--metadata_prior=month", "--month=9")
+    grouped = run_eval("predict", *common, "--group=folder", str(tmp_path / "obs_a"), str(tmp_path / "obs_b"))
+    single = run_eval("predict", *common, str(tmp_path / "obs_a"), str(tmp_path / "obs_b"))
+    assert grouped.returncode == 0 and single.returncode == 0, grouped.stderr[-3000:] + single.stderr[-3000:]
+    assert "not advice on edibility" in grouped.stderr
+    per_file = {r["file"]: {t["class"]: t["probability"] for t in r["top"]} for r in json.loads(single.stdout)}
+    observations = json.loads(grouped.stdout)
+    assert [len(o["files"]) for o in observations] == [2, 1]
+    for observation in observations:
+        for top in observation["top"]:
+            expected = np.mean([per_file[f][top["class"]] for f in observation["files"]])
+            assert top["probability"] == pytest.approx(expected, abs=1e-5)
 
 
 def test_pixels_baselines(built_data_dir, tmp_path):

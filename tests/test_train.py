@@ -159,3 +159,46 @@ def test_mirrored_strategy_runs_the_multi_gpu_code_path_on_two_cpu_devices(data_
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads(result.stdout.strip().splitlines()[-1])
     assert metrics["replicas"] == 2 and metrics["test"]["examples"] > 0
+
+
+class _SpoilLastEpoch(keras.callbacks.Callback):
+    """Scrambles the head and stops learning at the start of the last epoch, so that epoch is the worst."""
+
+    def __init__(self, last: int):
+        super().__init__()
+        self.last = last
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.last:
+            logits = self.model.get_layer("head_logits")
+            kernel, bias = logits.get_weights()
+            logits.set_weights([np.zeros_like(kernel), np.eye(len(bias))[0] * 10.0])  # always the first class
+            self.model.optimizer.learning_rate.assign(0.0)
+
+
+def test_every_phase_ends_on_its_best_validation_epoch(data_dir, tmp_path):
+    config = small_config(data_dir, str(tmp_path / "model"), strategy="frozen", cache_features=True, epochs=4,
+                          steps_per_epoch=0, batch_size=32, head="gap", learning_rate=0.01)
+    metrics = train(config, extra_callbacks=[_SpoilLastEpoch(last=3)])
+    history = pd.read_csv(os.path.join(config.model_dir, "history_0_head.csv"))
+    assert history["val_accuracy"].iloc[-1] < history["val_accuracy"].max()
+    (kept,) = metrics["phases"]
+    assert kept == {"phase": "0_head", "best_epoch": int(history["val_accuracy"].idxmax()) + 1,
+                    "best_val_accuracy": pytest.approx(history["val_accuracy"].max()), "epochs_run": 4}
+    assert metrics["validation"]["accuracy"] == pytest.approx(kept["best_val_accuracy"], abs=1e-6)
+
+
+def test_the_recipe_flags_train_and_report_tta_and_the_month_prior(data_dir, tmp_path):
+    config = small_config(data_dir, str(tmp_path / "model"), strategy="freeze_then_finetune", cache_features=True,
+                          augment="light", mixup=0.2, cutmix=1.0, optimizer="adamw", lr_schedule="cosine",
+                          warmup_epochs=0.5, label_smoothing=0.1, class_weight="balanced", tta="flip",
+                          metadata_prior="month")
+    metrics = train(config)
+    assert [p["phase"] for p in metrics["phases"]] == ["0_head", "1_finetune"]
+    for split in ("validation", "test"):
+        scores = metrics[split]
+        assert scores["tta"]["mode"] == "flip" and scores["tta"]["examples"] == scores["examples"]
+        assert scores["month_prior"]["dated_examples"] == scores["examples"]  # every sample photo has a date
+        assert 0 < scores["observations"] < scores["examples"]
+        assert {"per_observation_accuracy", "balanced_accuracy"} <= set(scores)
+    assert os.path.exists(os.path.join(config.model_dir, "month_prior.json"))

@@ -75,6 +75,20 @@ RARE_FAMILIES = (
     Family("Morchellaceae", "Pezizales", {"Morchella": ("Morchella esculenta",)},
            FamilyStyle(((170, 140, 90),), "honeycomb", "pits"), phylum="Ascomycota", class_="Pezizomycetes"),
 )
+# Months in which each family fruits, as 12 equally likely draws (northern temperate seasons): the sample's
+# dates carry the seasonality a month prior can learn. A month listed twice is twice as likely.
+SEASONS = {
+    "Russulaceae": (7, 7, 8, 8, 8, 8, 9, 9, 9, 9, 10, 10),
+    "Boletaceae": (6, 6, 6, 7, 7, 7, 7, 8, 8, 8, 9, 9),
+    "Agaricaceae": (5, 6, 7, 8, 9, 9, 10, 10, 10, 11, 11, 11),
+    "Tricholomataceae": (10, 10, 10, 11, 11, 11, 11, 12, 12, 12, 1, 9),
+    "Amanitaceae": (7, 8, 8, 8, 9, 9, 9, 9, 10, 10, 10, 6),
+    "Strophariaceae": (1, 2, 3, 4, 11, 11, 11, 12, 12, 12, 10, 10),
+    "Cortinariaceae": (9, 9, 9, 10, 10, 10, 10, 10, 11, 11, 11, 8),
+    "Hygrophoraceae": (10, 11, 11, 11, 11, 12, 12, 12, 12, 1, 1, 9),
+    "Polyporaceae": (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12),
+    "Morchellaceae": (3, 4, 4, 4, 4, 5, 5, 5, 5, 5, 6, 6),
+}
 LOW_CONFIDENCES = (60, 70, 75, 80, 85, 88, 90, 90)  # 90 is not > 90: dropped too
 
 
@@ -155,7 +169,8 @@ class DumpPlanner:
         label = genus if rank == "GENUS" else species
         confidence = int(rng.integers(92, 101)) if confidence is None else confidence
         info = self.gbif(family, genus, species, confidence, rank) if gbif == "auto" else gbif
-        date = f"{year}-{rng.integers(1, 13):02d}-{rng.integers(1, 29):02d} " \
+        month = SEASONS[family.name][int(rng.integers(1, 13)) - 1]  # one draw, as before: other bytes unchanged
+        date = f"{year}-{month:02d}-{rng.integers(1, 29):02d} " \
                f"{rng.integers(0, 24):02d}:{rng.integers(0, 60):02d}:{rng.integers(0, 60):02d}"
         user, location = int(rng.integers(1, 80)), int(rng.integers(1, 300))
         ids = []

@@ -2,7 +2,7 @@ r"""`python -m pyck_eval features --model_dir M`: the run's pooled CNN features 
 
 Each `features_<split>.npz` (in --out_dir, default M/features) holds `features` (the input of
 the head's first layer: global-average-pooled backbone output), `labels`, `image_id`,
-`observation_id` and `probabilities` (the network's own head on those features, which is
+`observation_id`, `date` and `probabilities` (the network's own head on those features, which is
 exactly the model's output), plus `class_names`. `svc` and other feature models read them.
 """
 
@@ -39,7 +39,8 @@ def main(argv: list[str]) -> None:
         probabilities = head.predict(features, batch_size=1024, verbose=0)
         path = os.path.join(out, f"features_{split}.npz")
         np.savez_compressed(path, features=features, labels=labels, probabilities=probabilities,
-                            class_names=np.array(run.labels), **meta)
+                            class_names=np.array(run.labels), image_id=meta["image_id"],
+                            observation_id=meta["observation_id"], date=np.array([d.decode() for d in meta["date"]], dtype=str))
         lines.append(f"{path}: {features.shape[0]} images x {features.shape[1]} features")
         print(lines[-1])
     common_flags.done(write_index(out, f"Pooled features of {FLAGS.model_dir}", [("Files", "\n".join(lines))]))

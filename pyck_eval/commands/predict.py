@@ -1,8 +1,17 @@
-r"""`python -m pyck_eval predict --model_dir M IMAGE_OR_DIR...`: the top-k families of each image file.
+r"""`python -m pyck_eval predict --model_dir M IMAGE_OR_DIR...`: the top-k classes of each image or observation.
 
 Any size, format PIL reads and EXIF orientation; images go through the same `prepare_image`
-as training. A file that cannot be read gets an error line (stderr, or an "error" entry with
---json) and the others are still predicted; the exit status is then 1.
+as training, in batches. A file that cannot be read gets an error line (stderr, or an
+"error" entry with --json) and the others are still predicted; the exit status is then 1.
+
+Several photos of one find answer better together: `--group=folder` treats each folder of
+images as one observation, `--group=csv --observations_csv=F` reads `file,observation` rows;
+each observation then gets one answer from the mean of its photos' probabilities.
+`--tta` averages test-time views; `--metadata_prior=month` re-weights by the month the photo
+was taken (`--month`, else each photo's EXIF date; undated photos are left unchanged).
+
+A prediction says which of the model's classes a photo looks most like. It is no advice on
+whether a mushroom is edible.
 """
 
 from __future__ import annotations
@@ -12,17 +21,28 @@ import os
 import sys
 
 import numpy as np
+import pandas as pd
 from absl import app, flags
+from tqdm.auto import tqdm
 
-from pyck_eval.commands import common_flags  # noqa: F401  (defines --data_dir)
+from pyck_eval.commands import common_flags, inference_flags  # noqa: F401  (--data_dir, --tta, ...)
 from pyck_eval.trained_run import load_run
+from pyck_train.month_prior import months_of
+from pyck_train.observations import mean_by_group
 from pyck_train.preprocessing import prepare_image, read_image_file
+from pyck_train.test_time_augmentation import with_tta
 
 flags.DEFINE_string("model_dir", None, "A finished `python -m pyck_train` run.")
-flags.DEFINE_integer("top_k", 3, "Families listed per image.", lower_bound=1)
+flags.DEFINE_integer("top_k", 3, "Classes listed per image or observation.", lower_bound=1)
 flags.DEFINE_bool("json", False, "One JSON document instead of a table.")
+flags.DEFINE_enum("group", "none", ["none", "folder", "csv"], "One answer per image (none), per folder of images "
+                  "(folder), or per observation of --observations_csv (csv).")
+flags.DEFINE_string("observations_csv", None, "--group=csv: a CSV with columns file,observation.")
+flags.DEFINE_integer("month", 0, "--metadata_prior=month: the month (1-12) for every photo, instead of their EXIF "
+                     "dates.", lower_bound=0, upper_bound=12)
 FLAGS = flags.FLAGS
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff")
+NOT_ADVICE = "These are look-alike scores, not advice on edibility: never eat a mushroom on a model's word."
 
 
 def prepare() -> None:
@@ -44,30 +64,97 @@ def image_files(paths: list[str]) -> list[str]:
 
 def top_k(probabilities: np.ndarray, names: list[str], k: int) -> list[dict]:
     order = np.argsort(-probabilities, kind="stable")[:k]
-    return [{"family": names[i], "probability": float(probabilities[i])} for i in order]
+    return [{"class": names[i], "probability": float(probabilities[i])} for i in order]
+
+
+def observation_of(files: list[str], group: str, observations_csv: str | None) -> list[str]:
+    """The observation each file belongs to: itself, its folder, or the CSV's `observation` for it."""
+    if group == "none":
+        return list(files)
+    if group == "folder":
+        return [os.path.dirname(os.path.abspath(f)) for f in files]
+    table = pd.read_csv(observations_csv, dtype=str)
+    if not {"file", "observation"} <= set(table.columns):
+        raise app.UsageError(f"{observations_csv}: needs columns file,observation")
+    base = os.path.dirname(os.path.abspath(observations_csv))
+    mapping = {os.path.normpath(os.path.join(base, f)): o for f, o in zip(table["file"], table["observation"])}
+    missing = [f for f in files if os.path.normpath(os.path.abspath(f)) not in mapping]
+    if missing:
+        raise app.UsageError(f"{observations_csv} has no observation for {missing[0]} (and {len(missing) - 1} more "
+                             "files); paths in it are relative to the CSV's folder")
+    return [mapping[os.path.normpath(os.path.abspath(f))] for f in files]
+
+
+def photo_month(path: str) -> int:
+    """Month of the photo's EXIF DateTimeOriginal (0 when it has none)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            value = image.getexif().get_ifd(0x8769).get(0x9003)
+    except OSError:
+        return 0
+    if not isinstance(value, str):
+        return 0
+    return int(months_of([value[:10].replace(":", "-")])[0])
+
+
+def predict_files(model, files: list[str], batch_size: int) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Probabilities per readable file and an error message per unreadable one; batches, with progress."""
+    probabilities, errors = {}, {}
+    for start in tqdm(range(0, len(files), batch_size), desc="predict", unit="batch",
+                      disable=len(files) <= batch_size):
+        batch, names = [], []
+        for path in files[start:start + batch_size]:
+            try:
+                batch.append(prepare_image(read_image_file(path), model.input_shape[1:3]).numpy())
+                names.append(path)
+            except (ValueError, FileNotFoundError, IsADirectoryError) as err:
+                errors[path] = str(err)
+        if batch:
+            for path, row in zip(names, np.asarray(model.predict_on_batch(np.stack(batch)))):
+                probabilities[path] = row
+    return probabilities, errors
 
 
 def main(argv: list[str]) -> None:
     if len(argv) < 2:
         raise app.UsageError("give one or more image files or directories")
+    if FLAGS.group == "csv" and not FLAGS.observations_csv:
+        raise app.UsageError("--group=csv needs --observations_csv=FILE (columns file,observation)")
     run = load_run(FLAGS.model_dir, FLAGS.data_dir)
-    results = []
-    for path in image_files(argv[1:]):
-        try:
-            image = prepare_image(read_image_file(path)).numpy()
-        except (ValueError, FileNotFoundError, IsADirectoryError) as err:
-            results.append({"file": path, "error": str(err)})
-            continue
-        probabilities = run.model.predict_on_batch(image[None])[0]
-        results.append({"file": path, "top": top_k(np.asarray(probabilities), run.labels, FLAGS.top_k)})
+    prior = run.month_prior() if FLAGS.metadata_prior == "month" else None
+    files = image_files(argv[1:])
+    groups = observation_of(files, FLAGS.group, FLAGS.observations_csv)
+    probabilities, errors = predict_files(with_tta(run.model, FLAGS.tta), files, FLAGS.batch_size)
+    readable = [f for f in files if f in probabilities]
+    rows = np.array([probabilities[f] for f in readable]).reshape(len(readable), len(run.labels))
+    if prior is not None:
+        months = [FLAGS.month or photo_month(f) for f in readable]
+        rows = prior.apply(rows, np.array(months, int))
+    group_of = dict(zip(files, groups))
+    keys, means = mean_by_group(rows, np.array([group_of[f] for f in readable], dtype=object))
+    members: dict[str, list[str]] = {}
+    for path in readable:
+        members.setdefault(group_of[path], []).append(path)
+    results = [{"file": path, "error": message} for path, message in errors.items()]
+    for key, mean in zip(keys, means):
+        answer = {"top": top_k(mean, run.labels, FLAGS.top_k)}
+        if FLAGS.group == "none":
+            results.append({"file": key, **answer})
+        else:
+            results.append({"observation": str(key), "files": members[key], **answer})
     if FLAGS.json:
         print(json.dumps(results, indent=2))
+        print(NOT_ADVICE, file=sys.stderr)
     else:
         for result in results:
             if "error" in result:
                 print(f"error: {result['error']}", file=sys.stderr)
                 continue
-            ranked = "  ".join(f"{t['family']} {t['probability']:.3f}" for t in result["top"])
-            print(f"{result['file']}\t{ranked}")
-    if any("error" in r for r in results):
+            ranked = "  ".join(f"{t['class']} {t['probability']:.3f}" for t in result["top"])
+            name = result.get("file") or f"{result['observation']} ({len(result['files'])} photos)"
+            print(f"{name}\t{ranked}")
+        print(NOT_ADVICE)
+    if errors:
         sys.exit(1)

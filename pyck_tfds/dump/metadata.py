@@ -159,6 +159,12 @@ def _as_text(value: object) -> object:
     return str(value)
 
 
+def _text_categorical(values: list[object]) -> pd.Categorical:
+    """Text as a categorical with string categories, also when every value is missing (pandas would
+    then pick float categories, which cannot be joined with another file's string ones)."""
+    return pd.Categorical(values, categories=pd.Index(sorted({v for v in values if v is not None}), dtype=str))
+
+
 def flatten_records(records: Sequence[object], json_file: str) -> pd.DataFrame:
     """Flatten raw records into typed columns; records that are not JSON objects get `not_an_object`."""
     rows = [r if isinstance(r, dict) else {} for r in records]
@@ -168,9 +174,9 @@ def flatten_records(records: Sequence[object], json_file: str) -> pd.DataFrame:
         columns[column] = normalize_ids(pd.Series([r.get(field) for r in rows], dtype=object))
     columns["thumbnail"] = pd.array([bool(r.get("thumbnail")) for r in rows], dtype="boolean")
     for field in TEXT_FIELDS:
-        columns[field] = pd.Categorical([_as_text(r.get(field)) for r in rows])
+        columns[field] = _text_categorical([_as_text(r.get(field)) for r in rows])
     for field in GBIF_TEXT_FIELDS:
-        columns[GBIF_PREFIX + field] = pd.Categorical([_as_text(g.get(field)) for g in gbif])
+        columns[GBIF_PREFIX + field] = _text_categorical([_as_text(g.get(field)) for g in gbif])
     for field in GBIF_KEY_FIELDS:
         column = normalize_ids(pd.Series([g.get(field) for g in gbif], dtype=object))
         columns[GBIF_PREFIX + field] = column

@@ -1,0 +1,70 @@
+"""A month prior: p(class | month) from the training split, fused with the image probabilities.
+
+Mushrooms fruit in seasons, and a photo's date is known. Following DF20's metadata priors,
+the image probabilities are re-weighted by how much likelier each class is in that month
+than overall, p(c | image, month) ~ p(c | image) * p(c | month) / p(c), then renormalised.
+p(c | month) is smoothed towards p(c) with `strength` pseudo-observations, so a month with few
+training photos moves the answer little, and a month never seen moves it not at all. A photo
+without a date (month 0) keeps its image probabilities unchanged. Pure numpy/pandas.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+FILE_NAME = "month_prior.json"
+
+
+def months_of(dates: Sequence[str | bytes | None]) -> np.ndarray:
+    """Month 1-12 of each ISO date ('YYYY-MM-DD[ HH:MM:SS]'); 0 where the date is missing or unreadable."""
+    text = pd.Series([d.decode() if isinstance(d, bytes) else d for d in dates], dtype=object)
+    parsed = pd.to_datetime(text.replace("", None), errors="coerce", format="ISO8601")
+    return parsed.dt.month.fillna(0).astype(int).to_numpy()
+
+
+@dataclasses.dataclass(frozen=True)
+class MonthPrior:
+    class_given_month: np.ndarray  # (12, classes), rows sum to 1
+    class_prior: np.ndarray  # (classes,)
+    strength: float
+
+    @classmethod
+    def fit(cls, labels: np.ndarray, months: np.ndarray, num_classes: int, strength: float = 10.0) -> MonthPrior:
+        """Counts of (month, class) over the dated training images, smoothed towards the class prior."""
+        labels, months = np.asarray(labels, int), np.asarray(months, int)
+        dated = months > 0
+        if not dated.any():
+            raise ValueError("no training image has a date: a month prior cannot be estimated")
+        prior = np.bincount(labels[dated], minlength=num_classes).astype(float)
+        prior = (prior + 1.0) / (prior.sum() + num_classes)  # no class at exactly zero
+        counts = np.zeros((12, num_classes))
+        np.add.at(counts, (months[dated] - 1, labels[dated]), 1.0)
+        given = (counts + strength * prior) / (counts.sum(axis=1, keepdims=True) + strength)
+        return cls(given, prior, strength)
+
+    def apply(self, probabilities: np.ndarray, months: np.ndarray) -> np.ndarray:
+        """Image probabilities re-weighted by the month; rows with month 0 are returned unchanged."""
+        probabilities, months = np.asarray(probabilities, float), np.asarray(months, int)
+        ratio = np.ones_like(probabilities)
+        dated = months > 0
+        ratio[dated] = self.class_given_month[months[dated] - 1] / self.class_prior
+        fused = probabilities * ratio
+        return fused / fused.sum(axis=1, keepdims=True)
+
+    def to_json(self, path: str, labels: Sequence[str]) -> None:
+        with open(path, "w") as f:
+            json.dump({"labels": list(labels), "strength": self.strength, "class_prior": self.class_prior.tolist(),
+                       "class_given_month": self.class_given_month.tolist()}, f, indent=1)
+
+    @classmethod
+    def from_json(cls, path: str, labels: Sequence[str]) -> MonthPrior:
+        with open(path) as f:
+            saved = json.load(f)
+        if saved["labels"] != list(labels):
+            raise ValueError(f"{path}: its labels {saved['labels']} are not the model's {list(labels)}")
+        return cls(np.asarray(saved["class_given_month"]), np.asarray(saved["class_prior"]), saved["strength"])

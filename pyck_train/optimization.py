@@ -1,0 +1,67 @@
+"""Optimiser, learning-rate schedule, loss and class weights of one training phase.
+
+- `--optimizer=adam|adamw`: AdamW decouples weight decay from the gradient step
+  (`--weight_decay`), the usual choice when fine-tuning a pre-trained base.
+- `--lr_schedule=constant|cosine`: cosine decays to 0 over the phase after a linear warm-up
+  of `--warmup_epochs`. With `constant`, the fine-tuning phase keeps the study's
+  ReduceLROnPlateau and `partial` its exponential decay per epoch.
+- `--label_smoothing`: categorical cross-entropy on smoothed one-hot labels (the training
+  batches carry one-hot labels, which MixUp and CutMix need anyway).
+- `--class_weight=balanced`: each class weighs n / (classes x n_class) in the loss
+  (scikit-learn's `compute_class_weight`), so a rare family counts as much as a common one.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from sklearn.utils.class_weight import compute_class_weight
+
+OPTIMIZERS = ("adam", "adamw")
+LR_SCHEDULES = ("constant", "cosine")
+CLASS_WEIGHTS = ("none", "balanced")
+
+
+def learning_rate(schedule: str, rate: float, *, epochs: int, steps_per_epoch: int, warmup_epochs: float = 0.0,
+                  exponential_decay: float | None = None):
+    """A float for a constant rate, else a `LearningRateSchedule` over this phase's steps."""
+    steps_per_epoch = max(steps_per_epoch, 1)
+    if schedule == "cosine":
+        warmup = int(round(warmup_epochs * steps_per_epoch))
+        total = max(epochs * steps_per_epoch - warmup, 1)
+        if warmup:
+            return keras.optimizers.schedules.CosineDecay(0.0, total, warmup_target=rate, warmup_steps=warmup)
+        return keras.optimizers.schedules.CosineDecay(rate, total)
+    if schedule != "constant":
+        raise ValueError(f"unknown learning-rate schedule {schedule!r}; choose from {', '.join(LR_SCHEDULES)}")
+    if exponential_decay is not None:
+        return keras.optimizers.schedules.ExponentialDecay(rate, decay_steps=steps_per_epoch,
+                                                           decay_rate=exponential_decay)
+    return rate
+
+
+def build_optimizer(name: str, rate, weight_decay: float = 0.0) -> keras.optimizers.Optimizer:
+    if name == "adam":
+        return keras.optimizers.Adam(rate)
+    if name == "adamw":
+        return keras.optimizers.AdamW(rate, weight_decay=weight_decay)
+    raise ValueError(f"unknown optimizer {name!r}; choose from {', '.join(OPTIMIZERS)}")
+
+
+def classification_loss(label_smoothing: float = 0.0) -> keras.losses.Loss:
+    """Cross-entropy on one-hot (or mixed) labels, optionally smoothed."""
+    return keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
+
+
+def class_weights(mode: str, labels: np.ndarray, num_classes: int) -> dict[int, float] | None:
+    """None for `none`; for `balanced`, n / (classes x n_class) per class present in `labels`."""
+    if mode == "none":
+        return None
+    if mode != "balanced":
+        raise ValueError(f"unknown class weighting {mode!r}; choose from {', '.join(CLASS_WEIGHTS)}")
+    present = np.unique(labels)
+    if len(present) < num_classes:
+        missing = sorted(set(range(num_classes)) - set(present.tolist()))
+        raise ValueError(f"class(es) {missing} have no training example: balanced weights are undefined")
+    weights = compute_class_weight("balanced", classes=np.arange(num_classes), y=labels)
+    return {i: float(w) for i, w in enumerate(weights)}

@@ -1,0 +1,60 @@
+"""Test-time augmentation: average a classifier's probabilities over fixed views of each image.
+
+- `none`: the image as it is;
+- `flip`: the image and its left-right mirror (a mushroom photographed from the other side);
+- `flip_crops`: those two, plus the central crop of 85 % of each side scaled back up, and its
+  mirror (4 views: the subject a little closer, as photographers frame it).
+
+The views are deterministic, so evaluation stays reproducible; `with_tta` wraps any
+classifier into a model with the same input and output, so every caller (the trainer's
+metrics, `pyck_eval report`, `predict`, `features`) uses it without knowing about it.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+TTA_MODES = ("none", "flip", "flip_crops")
+CROP_FRACTION = 0.85
+
+
+def tta_views(images, mode: str) -> list:
+    """The views of a (batch, H, W, 3) batch that `mode` averages over, as float32 in the input's range."""
+    if mode not in TTA_MODES:
+        raise ValueError(f"unknown TTA mode {mode!r}; choose from {', '.join(TTA_MODES)}")
+    images = ops.cast(images, "float32")
+    views = [images]
+    if mode in ("flip", "flip_crops"):
+        views.append(ops.flip(images, axis=2))
+    if mode == "flip_crops":
+        height, width = images.shape[1], images.shape[2]
+        crop_h, crop_w = round(height * CROP_FRACTION), round(width * CROP_FRACTION)
+        top, left = (height - crop_h) // 2, (width - crop_w) // 2
+        crop = ops.image.resize(images[:, top:top + crop_h, left:left + crop_w, :], (height, width),
+                                interpolation="bilinear", antialias=True)
+        views += [crop, ops.flip(crop, axis=2)]
+    return views
+
+
+class AveragedViews(keras.layers.Layer):
+    """The classifier's mean probabilities over `tta_views(images, mode)`."""
+
+    def __init__(self, classifier: keras.Model, mode: str, **kwargs):
+        super().__init__(**kwargs)
+        self.classifier, self.mode = classifier, mode
+
+    def call(self, images):
+        return ops.mean(ops.stack([self.classifier(view, training=False) for view in tta_views(images, self.mode)]),
+                        axis=0)
+
+
+def with_tta(classifier: keras.Model, mode: str) -> keras.Model:
+    """`classifier` itself for `none`; otherwise a model with its input and output that averages the views."""
+    if mode == "none":
+        return classifier
+    if mode not in TTA_MODES:
+        raise ValueError(f"unknown TTA mode {mode!r}; choose from {', '.join(TTA_MODES)}")
+    inputs = keras.Input(shape=classifier.input_shape[1:], name="image")
+    return keras.Model(inputs, AveragedViews(classifier, mode, name=f"tta_{mode}")(inputs),
+                       name=f"{classifier.name}_tta_{mode}")

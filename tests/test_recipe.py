@@ -1,0 +1,147 @@
+"""The accuracy recipe's parts: augmentation, class weights, schedules, test-time augmentation, month prior."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from pyck_train import optimization
+from pyck_train.augmentation import batch_augmenter
+from pyck_train.input_pipeline import make_pipeline
+from pyck_train.month_prior import MonthPrior, months_of
+from pyck_train.test_time_augmentation import tta_views, with_tta
+
+
+def _encoded_images(count: int = 8, size=(24, 32)) -> tf.data.Dataset:
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (count, *size, 3), dtype=np.uint8)
+    encoded = [tf.io.encode_png(image).numpy() for image in images]
+    return tf.data.Dataset.from_tensor_slices((encoded, np.arange(count) % 4)), images
+
+
+def _batches(ds: tf.data.Dataset) -> list[np.ndarray]:
+    return [np.asarray(images) for images, _ in ds]
+
+
+def test_augmentation_changes_training_batches_only(monkeypatch):
+    import pyck_train.input_pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "prepare_image", lambda image: image)  # keep the 24x32 test images
+    encoded, images = _encoded_images()
+    augment = batch_augmenter("light", 4, mixup=0.2, seed=0)
+    training = make_pipeline(encoded, training=True, batch_size=8, shuffle_buffer=1, batch_transform=augment)
+    first, second = (next(iter(training)) for _ in range(2))
+    assert first[0].dtype == tf.float32 and first[1].shape == (8, 4)  # one-hot (mixed) labels
+    assert not np.allclose(first[0], images) and not np.allclose(first[0], second[0])  # random, per epoch
+    np.testing.assert_allclose(first[1].numpy().sum(axis=1), 1.0, atol=1e-6)
+
+    evaluation = make_pipeline(encoded, training=False, batch_size=8)
+    again = make_pipeline(encoded, training=False, batch_size=8)
+    np.testing.assert_array_equal(_batches(evaluation)[0], images)  # evaluation sees the images as they are
+    np.testing.assert_array_equal(_batches(evaluation)[0], _batches(again)[0])
+
+
+def test_no_augmentation_only_casts_and_one_hot_encodes():
+    images = tf.constant(np.random.default_rng(1).integers(0, 256, (3, 8, 8, 3)), tf.uint8)
+    out_images, out_labels = batch_augmenter("none", 3)(images, tf.constant([2, 0, 1]))
+    np.testing.assert_array_equal(out_images.numpy(), images.numpy().astype(np.float32))
+    np.testing.assert_array_equal(out_labels.numpy(), np.eye(3)[[2, 0, 1]])
+
+
+def test_balanced_class_weights():
+    weights = optimization.class_weights("balanced", np.array([0, 0, 0, 1, 2, 2]), 3)
+    assert weights == pytest.approx({0: 6 / (3 * 3), 1: 6 / (3 * 1), 2: 6 / (3 * 2)})
+    assert optimization.class_weights("none", np.array([0, 1]), 2) is None
+    with pytest.raises(ValueError, match=r"\[1\] have no training example"):
+        optimization.class_weights("balanced", np.array([0, 2]), 3)
+
+
+def test_cosine_schedule_warms_up_then_decays_to_zero():
+    schedule = optimization.learning_rate("cosine", 1e-3, epochs=10, steps_per_epoch=10, warmup_epochs=2)
+    rates = [float(schedule(step)) for step in (0, 10, 20, 60, 100)]
+    assert rates[0] == 0.0 and rates[1] == pytest.approx(5e-4) and rates[2] == pytest.approx(1e-3)
+    assert rates[2] > rates[3] > rates[4] and rates[4] == pytest.approx(0.0, abs=1e-9)
+    assert optimization.learning_rate("constant", 1e-3, epochs=3, steps_per_epoch=5) == 1e-3
+    decay = optimization.learning_rate("constant", 1e-3, epochs=3, steps_per_epoch=5, exponential_decay=0.5)
+    assert float(decay(10)) == pytest.approx(2.5e-4)
+
+
+def _small_classifier() -> keras.Model:
+    keras.utils.set_random_seed(3)
+    inputs = keras.Input((16, 20, 3))
+    x = keras.layers.Conv2D(4, 3, activation="relu")(keras.layers.Rescaling(1 / 255)(inputs))
+    x = keras.layers.Flatten()(x)  # position-sensitive, so a mirror image gets other probabilities
+    return keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x))
+
+
+def test_flip_tta_of_a_symmetric_image_equals_no_tta():
+    model = _small_classifier()
+    rng = np.random.default_rng(0)
+    half = rng.integers(0, 256, (2, 16, 10, 3)).astype(np.float32)
+    symmetric = np.concatenate([half, half[:, :, ::-1]], axis=2)
+    np.testing.assert_allclose(with_tta(model, "flip").predict_on_batch(symmetric), model.predict_on_batch(symmetric),
+                               atol=1e-6)
+    assert with_tta(model, "none") is model
+
+    asymmetric = rng.integers(0, 256, (2, 16, 20, 3)).astype(np.float32)
+    plain, mirrored = model.predict_on_batch(asymmetric), model.predict_on_batch(asymmetric[:, :, ::-1])
+    assert not np.allclose(plain, mirrored)
+    np.testing.assert_allclose(with_tta(model, "flip").predict_on_batch(asymmetric), (plain + mirrored) / 2,
+                               atol=1e-6)
+    views = tta_views(asymmetric, "flip_crops")
+    assert len(views) == 4 and all(tuple(v.shape) == asymmetric.shape for v in views)
+    np.testing.assert_allclose(with_tta(model, "flip_crops").predict_on_batch(asymmetric),
+                               np.mean([model.predict_on_batch(v) for v in views], axis=0), atol=1e-6)
+
+
+def test_months_of_dates():
+    months = months_of(["2012-06-01 10:00:00", "2014-11-30", None, "", "not a date", b"2010-01-05 00:00:00"])
+    assert months.tolist() == [6, 11, 0, 0, 0, 1]
+
+
+def test_month_prior_is_a_no_op_without_dates_and_never_moves_undated_rows():
+    prior = MonthPrior.fit(np.array([0, 0, 1, 1, 1]), np.array([6, 6, 11, 11, 0]), 2)
+    probabilities = np.array([[0.6, 0.4], [0.3, 0.7], [0.5, 0.5]])
+    np.testing.assert_array_equal(prior.apply(probabilities, np.zeros(3, int)), probabilities)
+    fused = prior.apply(probabilities, np.array([6, 0, 11]))
+    np.testing.assert_array_equal(fused[1], probabilities[1])
+    assert fused[0, 0] > 0.6 and fused[2, 1] > 0.5  # June favours class 0, November class 1
+    np.testing.assert_allclose(prior.apply(probabilities, np.array([3, 3, 3])), probabilities)  # month never seen
+    with pytest.raises(ValueError, match="no training image has a date"):
+        MonthPrior.fit(np.array([0, 1]), np.array([0, 0]), 2)
+
+
+def test_month_prior_round_trips_and_checks_the_labels(tmp_path):
+    prior = MonthPrior.fit(np.array([0, 1, 1]), np.array([5, 9, 9]), 2)
+    path = str(tmp_path / "month_prior.json")
+    prior.to_json(path, ["a", "b"])
+    loaded = MonthPrior.from_json(path, ["a", "b"])
+    np.testing.assert_allclose(loaded.class_given_month, prior.class_given_month)
+    with pytest.raises(ValueError, match="not the model's"):
+        MonthPrior.from_json(path, ["b", "a"])
+
+
+def test_month_prior_helps_on_the_seasonal_sample_dump(sample_dump, sample_filter):
+    """Fitted on the train split's dates, it lifts a weak image model's test accuracy and log-likelihood."""
+    from pyck_tfds.dump import load_dump
+
+    examples = load_dump(sample_dump.out, sample_filter, seed=0).examples
+    names = sorted(examples["class_name"].unique())
+    labels = examples["class_name"].map({n: i for i, n in enumerate(names)}).to_numpy()
+    months = months_of(examples["date"].astype(object))
+    train, test = (examples["split"] == "train").to_numpy(), (examples["split"] == "test").to_numpy()
+    prior = MonthPrior.fit(labels[train], months[train], len(names))
+
+    rng = np.random.default_rng(0)  # an image model right about half the time
+    logits = 1.5 * np.eye(len(names))[labels[test]] + rng.normal(0, 1.2, (test.sum(), len(names)))
+    image = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    fused = prior.apply(image, months[test])
+
+    def scores(p):
+        return (p.argmax(1) == labels[test]).mean(), np.log(p[np.arange(len(p)), labels[test]]).mean()
+
+    (image_accuracy, image_loglik), (fused_accuracy, fused_loglik) = scores(image), scores(fused)
+    print(f"test accuracy image {image_accuracy:.3f} -> with month prior {fused_accuracy:.3f}")
+    assert fused_accuracy >= image_accuracy + 0.05 and fused_loglik > image_loglik
