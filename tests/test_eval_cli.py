@@ -63,7 +63,8 @@ def test_report_agrees_with_the_trainer_and_writes_figures(runs, tmp_path):
 
 
 def test_report_with_tta_and_the_month_prior_agrees_with_the_trainer(runs, tmp_path):
-    result = run_eval("report", f"--model_dir={runs[0]}", "--tta=flip", "--metadata_prior=month", f"--out_dir={tmp_path}")
+    result = run_eval("report", f"--model_dir={runs[0]}", "--tta=flip", "--metadata_prior=month",
+                      f"--out_dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.load(open(tmp_path / "metrics.json"))
     trained = json.load(open(os.path.join(runs[0], "metrics.json")))["test"]

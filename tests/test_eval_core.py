@@ -157,3 +157,17 @@ def test_read_image_file_applies_exif_orientation_and_names_bad_files(tmp_path):
     (tmp_path / "bad.jpg").write_bytes(b"<html>not an image</html>")
     with pytest.raises(ValueError, match="bad.jpg"):
         read_image_file(str(tmp_path / "bad.jpg"))
+
+
+def test_photos_group_into_observations_by_folder_or_csv(tmp_path):
+    from pyck_eval.photo_groups import observation_of
+
+    files = [str(tmp_path / "a" / "1.jpg"), str(tmp_path / "a" / "2.jpg"), str(tmp_path / "b" / "3.jpg")]
+    assert observation_of(files, "none") == files
+    assert observation_of(files, "folder") == [str(tmp_path / "a")] * 2 + [str(tmp_path / "b")]
+    csv = tmp_path / "obs.csv"
+    csv.write_text("file,observation\na/1.jpg,x\nb/3.jpg,x\na/2.jpg,y\n")
+    assert observation_of(files, "csv", str(csv)) == ["x", "y", "x"]
+    csv.write_text("file,observation\na/1.jpg,x\n")
+    with pytest.raises(ValueError, match=r"no observation for .*2\.jpg \(and 1 more"):
+        observation_of(files, "csv", str(csv))

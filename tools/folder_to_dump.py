@@ -27,11 +27,11 @@ from absl import app, flags
 from PIL import Image, ImageOps, UnidentifiedImageError
 from tqdm.auto import tqdm
 
+from pyck_train.photo_metadata import exif_datetime
+
 SIZE = (320, 240)  # (width, height)
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 TAXONOMY_COLUMNS = ("class", "family", "genus", "species")
-_EXIF_DATETIME_ORIGINAL = 0x9003
-_EXIF_IFD = 0x8769
 
 
 def read_taxonomy(path: str) -> pd.DataFrame:
@@ -73,19 +73,6 @@ def crop_to_size(image: Image.Image, size: tuple[int, int] = SIZE) -> Image.Imag
     return image.crop((left, top, left + crop_w, top + crop_h)).resize(size, Image.Resampling.LANCZOS)
 
 
-def exif_date(image: Image.Image) -> str | None:
-    """`DateTimeOriginal` as 'YYYY-MM-DD HH:MM:SS', or None when the photo has none (or a malformed one)."""
-    value = image.getexif().get_ifd(_EXIF_IFD).get(_EXIF_DATETIME_ORIGINAL)
-    if not isinstance(value, str) or len(value) < 19:
-        return None
-    date, time = value[:10].replace(":", "-"), value[11:19]
-    try:
-        pd.Timestamp(f"{date} {time}")
-    except ValueError:
-        return None
-    return f"{date} {time}"
-
-
 def convert(roots: Sequence[str], taxonomy_csv: str, out: str, *, quality: int = 90) -> dict:
     """Write the dump into `out`; returns counts: images per class, skipped per reason."""
     taxonomy = read_taxonomy(taxonomy_csv)
@@ -106,7 +93,7 @@ def convert(roots: Sequence[str], taxonomy_csv: str, out: str, *, quality: int =
         taxon = taxonomy.loc[photo[1]]
         try:
             with Image.open(photo.path) as image:
-                date = exif_date(image)
+                date = exif_datetime(image)
                 upright = ImageOps.exif_transpose(image).convert("RGB")
         except (UnidentifiedImageError, OSError, SyntaxError):
             skipped["unreadable"] += 1

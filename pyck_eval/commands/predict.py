@@ -21,21 +21,22 @@ import os
 import sys
 
 import numpy as np
-import pandas as pd
 from absl import app, flags
 from tqdm.auto import tqdm
 
 from pyck_eval.commands import common_flags, inference_flags  # noqa: F401  (--data_dir, --tta, ...)
+from pyck_eval.photo_groups import GROUPINGS, observation_of
 from pyck_eval.trained_run import load_run
 from pyck_train.month_prior import months_of
 from pyck_train.observations import mean_by_group
+from pyck_train.photo_metadata import photo_datetime
 from pyck_train.preprocessing import prepare_image, read_image_file
 from pyck_train.test_time_augmentation import with_tta
 
 flags.DEFINE_string("model_dir", None, "A finished `python -m pyck_train` run.")
 flags.DEFINE_integer("top_k", 3, "Classes listed per image or observation.", lower_bound=1)
 flags.DEFINE_bool("json", False, "One JSON document instead of a table.")
-flags.DEFINE_enum("group", "none", ["none", "folder", "csv"], "One answer per image (none), per folder of images "
+flags.DEFINE_enum("group", "none", list(GROUPINGS), "One answer per image (none), per folder of images "
                   "(folder), or per observation of --observations_csv (csv).")
 flags.DEFINE_string("observations_csv", None, "--group=csv: a CSV with columns file,observation.")
 flags.DEFINE_integer("month", 0, "--metadata_prior=month: the month (1-12) for every photo, instead of their EXIF "
@@ -67,38 +68,6 @@ def top_k(probabilities: np.ndarray, names: list[str], k: int) -> list[dict]:
     return [{"class": names[i], "probability": float(probabilities[i])} for i in order]
 
 
-def observation_of(files: list[str], group: str, observations_csv: str | None) -> list[str]:
-    """The observation each file belongs to: itself, its folder, or the CSV's `observation` for it."""
-    if group == "none":
-        return list(files)
-    if group == "folder":
-        return [os.path.dirname(os.path.abspath(f)) for f in files]
-    table = pd.read_csv(observations_csv, dtype=str)
-    if not {"file", "observation"} <= set(table.columns):
-        raise app.UsageError(f"{observations_csv}: needs columns file,observation")
-    base = os.path.dirname(os.path.abspath(observations_csv))
-    mapping = {os.path.normpath(os.path.join(base, f)): o for f, o in zip(table["file"], table["observation"])}
-    missing = [f for f in files if os.path.normpath(os.path.abspath(f)) not in mapping]
-    if missing:
-        raise app.UsageError(f"{observations_csv} has no observation for {missing[0]} (and {len(missing) - 1} more "
-                             "files); paths in it are relative to the CSV's folder")
-    return [mapping[os.path.normpath(os.path.abspath(f))] for f in files]
-
-
-def photo_month(path: str) -> int:
-    """Month of the photo's EXIF DateTimeOriginal (0 when it has none)."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as image:
-            value = image.getexif().get_ifd(0x8769).get(0x9003)
-    except OSError:
-        return 0
-    if not isinstance(value, str):
-        return 0
-    return int(months_of([value[:10].replace(":", "-")])[0])
-
-
 def predict_files(model, files: list[str], batch_size: int) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """Probabilities per readable file and an error message per unreadable one; batches, with progress."""
     probabilities, errors = {}, {}
@@ -125,13 +94,19 @@ def main(argv: list[str]) -> None:
     run = load_run(FLAGS.model_dir, FLAGS.data_dir)
     prior = run.month_prior() if FLAGS.metadata_prior == "month" else None
     files = image_files(argv[1:])
-    groups = observation_of(files, FLAGS.group, FLAGS.observations_csv)
+    try:
+        groups = observation_of(files, FLAGS.group, FLAGS.observations_csv)
+    except ValueError as err:
+        raise app.UsageError(str(err)) from None
     probabilities, errors = predict_files(with_tta(run.model, FLAGS.tta), files, FLAGS.batch_size)
     readable = [f for f in files if f in probabilities]
     rows = np.array([probabilities[f] for f in readable]).reshape(len(readable), len(run.labels))
     if prior is not None:
-        months = [FLAGS.month or photo_month(f) for f in readable]
-        rows = prior.apply(rows, np.array(months, int))
+        if FLAGS.month:
+            months = np.full(len(readable), FLAGS.month)
+        else:
+            months = months_of([photo_datetime(f) for f in readable])
+        rows = prior.apply(rows, months)
     group_of = dict(zip(files, groups))
     keys, means = mean_by_group(rows, np.array([group_of[f] for f in readable], dtype=object))
     members: dict[str, list[str]] = {}
