@@ -33,6 +33,14 @@ def head_on_features(classifier: keras.Model) -> keras.Model:
     return keras.Model(inputs, x, name="head")
 
 
+def _predict_on_batch(model: keras.Model, images) -> np.ndarray:
+    """`predict_on_batch`, except for a model built under a multi-replica strategy: Keras would give each
+    replica the whole batch and concatenate the copies, so the model is called directly (one device)."""
+    if model.distribute_strategy.num_replicas_in_sync > 1:
+        return np.asarray(model(images, training=False))
+    return np.asarray(model.predict_on_batch(images))
+
+
 def predict_batches(model: keras.Model, batches: tf.data.Dataset, description: str = "features"
                     ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """Run `model` (a feature extractor or a classifier) over (images, labels[, metadata dict]) batches in order.
@@ -43,7 +51,7 @@ def predict_batches(model: keras.Model, batches: tf.data.Dataset, description: s
     total = batches.cardinality().numpy()
     for images, batch_labels, *meta in tqdm(batches, total=total if total > 0 else None, desc=description,
                                             unit="batch"):
-        features.append(np.asarray(model.predict_on_batch(images), np.float32))
+        features.append(_predict_on_batch(model, images).astype(np.float32))
         labels.append(batch_labels.numpy())
         for key, values in (meta[0] if meta else {}).items():
             metadata.setdefault(key, []).append(values.numpy())

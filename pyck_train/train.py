@@ -235,7 +235,8 @@ def _train_phase(model: keras.Model, config: TrainConfig, index: int, phase: Pha
                 print(f"phase {tag}: trained on cached features, so without augmentation "
                       "(augmentation applies to the phases that train the base)")
         (train_x, train_y), (val_x, val_y) = cached["features"]
-        fitted = feature_cache.head_on_features(model)
+        with strategy.scope():  # fit checks that the model it trains was made under the strategy
+            fitted = feature_cache.head_on_features(model)
         batch = config.batch_size * strategy.num_replicas_in_sync
         train_data = feature_cache.feature_pipeline(train_x, train_y, training=True, batch_size=batch,
                                                     seed=config.seed).map(_one_hot(num_classes))

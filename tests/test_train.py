@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import tensorflow as tf
+import tensorflow_datasets as tfds
 
 from pyck_train import feature_cache
 from pyck_train.model import backbone_of, build_classifier
@@ -147,7 +148,7 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 from pyck_train.train import TrainConfig, train
 config = TrainConfig(model_dir=sys.argv[2], dataset=sys.argv[3], data_dir=sys.argv[1], batch_size=4,
-                     steps_per_epoch=2, epochs=1, head="gap", strategy="frozen",
+                     steps_per_epoch=2, epochs=1, head="gap", strategy="frozen", cache_features=True,
                      distribution="mirrored")
 print(json.dumps(train(config)))
 """
@@ -159,6 +160,8 @@ def test_mirrored_strategy_runs_the_multi_gpu_code_path_on_two_cpu_devices(data_
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads(result.stdout.strip().splitlines()[-1])
     assert metrics["replicas"] == 2 and metrics["test"]["examples"] > 0
+    # Bug: predict_on_batch under a 2-replica strategy returned every row twice (features and metrics).
+    assert metrics["test"]["examples"] == tfds.builder(DATASET, data_dir=data_dir).info.splits["test"].num_examples
 
 
 class _SpoilLastEpoch(keras.callbacks.Callback):
@@ -189,7 +192,9 @@ def test_every_phase_ends_on_its_best_validation_epoch(data_dir, tmp_path):
 
 
 def test_the_recipe_flags_train_and_report_tta_and_the_month_prior(data_dir, tmp_path):
+    """Wiring only (accuracy is tested elsewhere): a small untrained base keeps it quick."""
     config = small_config(data_dir, str(tmp_path / "model"), strategy="freeze_then_finetune", cache_features=True,
+                          backbone="mobilenet_v3_small", weights="none",
                           augment="light", mixup=0.2, cutmix=1.0, optimizer="adamw", lr_schedule="cosine",
                           warmup_epochs=0.5, label_smoothing=0.1, class_weight="balanced", tta="flip",
                           metadata_prior="month")
