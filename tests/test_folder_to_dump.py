@@ -74,3 +74,27 @@ def test_a_class_without_taxonomy_is_an_error_naming_it(photos, tmp_path):
     with pytest.raises(ValueError, match="no row for class folder.*fly_agaric"):
         convert(roots, str(taxonomy), str(tmp_path / "dump"))
     assert not (tmp_path / "dump").exists()
+
+
+def test_a_second_run_into_the_same_folder_refuses_and_loses_nothing(photos, tmp_path):
+    roots, taxonomy = photos
+    out = tmp_path / "dump"
+    convert(roots, taxonomy, str(out))
+    before = sorted(str(p.relative_to(out)) for p in out.rglob("*"))
+    with pytest.raises(FileExistsError, match="not an empty folder"):
+        convert(roots, taxonomy, str(out))
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*")) == before
+    assert not (tmp_path / "dump.partial").exists()
+
+
+def test_the_command_prints_one_line_on_bad_input(tmp_path):
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "tools.folder_to_dump", f"--roots={tmp_path / 'missing'}",
+                             f"--taxonomy={tmp_path / 'none.csv'}", f"--out={tmp_path / 'dump'}"],
+                            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))), capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "folder_to_dump:" in result.stderr and "none.csv" in result.stderr

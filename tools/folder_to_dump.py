@@ -12,7 +12,8 @@ record per photo (GBIF confidence 100, rank SPECIES), so `inspect`, `tfds build`
 trainer and eval run unchanged on photos people took. Photos carry no observation id: each
 one is its own observation. The date is the photo's EXIF `DateTimeOriginal` when it has
 one (year folder `undated` otherwise). `source.csv` maps every image id back to its file;
-unreadable files are skipped and counted per reason, never dropped silently.
+unreadable files are skipped and counted per reason, never dropped silently. The dump is written
+into `<out>.partial` and moved to `--out` only when complete.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import collections
 import json
 import os
+import sys
 from collections.abc import Sequence
 
 import pandas as pd
@@ -83,8 +85,11 @@ def convert(roots: Sequence[str], taxonomy_csv: str, out: str, *, quality: int =
     if unknown:
         raise ValueError(f"{taxonomy_csv}: no row for class folder(s) {', '.join(unknown)}; add "
                          f"{','.join(TAXONOMY_COLUMNS)} rows for them")
-    if os.path.exists(os.path.join(out, "json")) or os.path.exists(os.path.join(out, "images")):
-        raise FileExistsError(f"{out} already holds a dump (json/ or images/); choose an empty --out")
+    if os.path.exists(out) and (not os.path.isdir(out) or os.listdir(out)):
+        raise FileExistsError(f"{out} exists and is not an empty folder; choose a new --out")
+    final, out = out, os.path.normpath(out) + ".partial"  # written aside, moved into place when complete
+    if os.path.exists(out):
+        raise FileExistsError(f"{out} is left from an interrupted run; delete it, then run again")
 
     records: dict[str, list[dict]] = collections.defaultdict(list)
     sources, kept, skipped = [], collections.Counter(), collections.Counter()
@@ -115,6 +120,7 @@ def convert(roots: Sequence[str], taxonomy_csv: str, out: str, *, quality: int =
         with open(os.path.join(out, "json", f"observations_{year}.json"), "w") as f:
             json.dump(rows, f)
     pd.DataFrame(sources).to_csv(os.path.join(out, "source.csv"), index=False)
+    os.replace(out, final)
     return {"images": dict(sorted(kept.items())), "skipped": dict(skipped), "files": len(photos)}
 
 
@@ -128,7 +134,10 @@ def define_flags() -> None:
 
 
 def main(argv: list[str]) -> None:
-    result = convert(flags.FLAGS.roots, flags.FLAGS.taxonomy, flags.FLAGS.out, quality=flags.FLAGS.quality)
+    try:
+        result = convert(flags.FLAGS.roots, flags.FLAGS.taxonomy, flags.FLAGS.out, quality=flags.FLAGS.quality)
+    except (ValueError, OSError) as err:
+        sys.exit(f"folder_to_dump: {err}")
     print(f"{result['files']} files: " + ", ".join(f"{k} {v}" for k, v in result["images"].items())
           + f"; skipped {sum(result['skipped'].values())} {result['skipped'] or ''}".rstrip())
     print(f"dump written to {flags.FLAGS.out}")
