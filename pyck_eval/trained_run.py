@@ -80,8 +80,6 @@ def predict_split(run: TrainedRun, split: str, batch_size: int = 32, tta: str = 
     """
     probabilities, labels, meta = feature_cache.predict_batches(
         with_tta(run.model, tta), split_batches(run, split, batch_size), f"predict {split}")
-    if "date" in meta:
-        meta["date"] = np.array([d.decode() for d in meta["date"]], dtype=object)
     if not len(labels):
         raise ValueError(f"split {split!r} of {run.dataset} in {run.data_dir} is empty")
     return pd.DataFrame({"label": labels, **meta}), probabilities.astype(np.float64)

@@ -45,7 +45,8 @@ def predict_batches(model: keras.Model, batches: tf.data.Dataset, description: s
                     ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """Run `model` (a feature extractor or a classifier) over (images, labels[, metadata dict]) batches in order.
 
-    Returns its float32 outputs, int64 labels and the metadata's columns concatenated (empty dict if none).
+    Returns its float32 outputs, int64 labels and the metadata's columns concatenated (empty dict if none);
+    text columns (tf.string) come back as str.
     """
     features, labels, metadata = [], [], {}
     total = batches.cardinality().numpy()
@@ -57,8 +58,11 @@ def predict_batches(model: keras.Model, batches: tf.data.Dataset, description: s
             metadata.setdefault(key, []).append(values.numpy())
     if not features:
         return np.zeros((0, model.output.shape[-1]), np.float32), np.zeros((0,), np.int64), {}
-    return (np.concatenate(features), np.concatenate(labels).astype(np.int64),
-            {key: np.concatenate(values) for key, values in metadata.items()})
+    columns = {key: np.concatenate(values) for key, values in metadata.items()}
+    for key, column in columns.items():
+        if column.dtype == object:
+            columns[key] = np.array([v.decode() if isinstance(v, bytes) else v for v in column], dtype=str)
+    return np.concatenate(features), np.concatenate(labels).astype(np.int64), columns
 
 
 def feature_pipeline(features: np.ndarray, labels: np.ndarray, *, training: bool, batch_size: int, seed: int = 0

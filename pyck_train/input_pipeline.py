@@ -55,17 +55,14 @@ def _split_records(dataset: str, split: str, data_dir: str | None, shuffle_files
     return records, sum(i.take for i in instructions), info
 
 
-def _parsed(records: tf.data.Dataset, features: dict) -> tf.data.Dataset:
-    return (records.batch(_PARSE_BATCH)
-            .map(lambda serialized: tf.io.parse_example(serialized, features), num_parallel_calls=AUTOTUNE)
-            .unbatch())
-
-
 def load_split(dataset: str, split: str, data_dir: str | None = None, *, shuffle_files: bool = False,
                seed: int = 0) -> tuple[tf.data.Dataset, tfds.core.DatasetInfo]:
     """(encoded JPEG bytes, label) of one split in stored order (shards in random order with `shuffle_files`)."""
     records, examples, info = _split_records(dataset, split, data_dir, shuffle_files, seed)
-    parsed = _parsed(records, _TRAINING_FEATURES).map(lambda example: (example["image"], example["label"]))
+    parsed = (records.batch(_PARSE_BATCH)
+              .map(lambda serialized: tf.io.parse_example(serialized, _TRAINING_FEATURES), num_parallel_calls=AUTOTUNE)
+              .unbatch()
+              .map(lambda example: (example["image"], example["label"])))
     return parsed.apply(tf.data.experimental.assert_cardinality(examples)), info
 
 

@@ -19,9 +19,9 @@ def mean_by_group(probabilities: np.ndarray, groups: np.ndarray) -> tuple[np.nda
 def per_observation(labels: np.ndarray, probabilities: np.ndarray, observation_ids: np.ndarray
                     ) -> tuple[np.ndarray, np.ndarray]:
     """(labels, mean probabilities) with one row per observation, in order of first appearance."""
-    frame = pd.DataFrame({"observation": observation_ids, "label": labels})
-    if (frame.groupby("observation", sort=False)["label"].nunique() > 1).any():
+    frame = pd.DataFrame(probabilities).assign(observation=observation_ids, label=labels)
+    grouped = frame.groupby("observation", sort=False)
+    if (grouped["label"].nunique() > 1).any():
         raise ValueError("an observation has images with different labels; per-observation scores are undefined")
-    keys, means = mean_by_group(probabilities, observation_ids)
-    first_label = frame.drop_duplicates("observation").set_index("observation")["label"]
-    return first_label.loc[keys].to_numpy().astype(int), means
+    means = grouped.mean()
+    return means.pop("label").to_numpy().astype(int), means.to_numpy()

@@ -6,8 +6,8 @@
   mirror (4 views: the subject a little closer, as photographers frame it).
 
 The views are deterministic, so evaluation stays reproducible; `with_tta` wraps any
-classifier into a model with the same input and output, so every caller (the trainer's
-metrics, `pyck_eval report`, `predict`, `features`) uses it without knowing about it.
+classifier into a model with the same input and output, so its callers (the trainer's
+metrics, `pyck_eval report` and `predict`) use it without knowing about it.
 """
 
 from __future__ import annotations

@@ -229,15 +229,15 @@ def _train_phase(model: keras.Model, config: TrainConfig, index: int, phase: Pha
     fitted, train_data = model, data.pipelines["train"]
     validation_data = data.pipelines["validation"].map(_one_hot(num_classes))
     if config.cache_features and phase.base == "none":
+        batch = config.batch_size * strategy.num_replicas_in_sync
         if not cached:
-            cached["features"] = _pooled_features(model, data.raw, config.batch_size * strategy.num_replicas_in_sync)
+            cached["features"] = _pooled_features(model, data.raw, batch)
             if config.augment != "none" or config.mixup or config.cutmix:
                 print(f"phase {tag}: trained on cached features, so without augmentation "
                       "(augmentation applies to the phases that train the base)")
         (train_x, train_y), (val_x, val_y) = cached["features"]
         with strategy.scope():  # fit checks that the model it trains was made under the strategy
             fitted = feature_cache.head_on_features(model)
-        batch = config.batch_size * strategy.num_replicas_in_sync
         train_data = feature_cache.feature_pipeline(train_x, train_y, training=True, batch_size=batch,
                                                     seed=config.seed).map(_one_hot(num_classes))
         validation_data = feature_cache.feature_pipeline(val_x, val_y, training=False,

@@ -38,10 +38,8 @@ def main(argv: list[str]) -> None:
             extractor, split_batches(run, split, FLAGS.batch_size), f"features {split}")
         probabilities = head.predict(features, batch_size=1024, verbose=0)
         path = os.path.join(out, f"features_{split}.npz")
-        dates = np.array([d.decode() for d in meta["date"]], dtype=str)
         np.savez_compressed(path, features=features, labels=labels, probabilities=probabilities,
-                            class_names=np.array(run.labels), image_id=meta["image_id"],
-                            observation_id=meta["observation_id"], date=dates)
+                            class_names=np.array(run.labels), **meta)
         lines.append(f"{path}: {features.shape[0]} images x {features.shape[1]} features")
         print(lines[-1])
     common_flags.done(write_index(out, f"Pooled features of {FLAGS.model_dir}", [("Files", "\n".join(lines))]))
