@@ -1,4 +1,4 @@
-"""PNG figures shared by the eval commands: confusion matrices, image grids, heatmap overlays."""
+"""PNG figures shared by the eval commands: confusion matrices, image grids, heatmap overlays, calibration."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 from sklearn.metrics import ConfusionMatrixDisplay  # noqa: E402
 
 
@@ -55,3 +56,49 @@ def overlay(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.4) -> np.nd
                                                                                         Image.BILINEAR)) / 255.0
     colored = matplotlib.colormaps["jet"](resized)[..., :3] * 255
     return np.uint8(np.clip((1 - alpha) * np.asarray(image, float) + alpha * colored, 0, 255))
+
+
+def reliability_png(panels: dict[str, dict[str, pd.DataFrame]], out: str) -> str:
+    """Reliability diagrams: per panel (e.g. per image, per observation), accuracy vs confidence of each curve.
+
+    `panels[title][curve]` is a `temperature_scaling.reliability_bins` table; the diagonal is perfect calibration.
+    """
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.6), squeeze=False)
+    for ax, (title, curves) in zip(axes.flat, panels.items()):
+        ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfectly calibrated")
+        for name, table in curves.items():
+            ax.plot(table["confidence"], table["accuracy"], marker="o", label=name)
+        ax.set(xlim=(0, 1), ylim=(0, 1.02), xlabel="confidence (top probability)", ylabel="accuracy", title=title)
+        ax.legend(loc="upper left", fontsize=8)
+    return save(fig, out)
+
+
+def coverage_png(curves: dict[str, pd.DataFrame], out: str, target: float | None = None,
+                 chosen: dict[str, float] | None = None) -> str:
+    """Accuracy of the answered photos vs the share answered, one line per split; chosen thresholds marked."""
+    fig, ax = plt.subplots(figsize=(6, 4.6))
+    for name, curve in curves.items():
+        ax.plot(curve["coverage"], curve["accuracy"], label=name)
+    for name, coverage in (chosen or {}).items():
+        ax.axvline(coverage, linestyle="--", color="grey")
+        ax.annotate(name, (coverage, ax.get_ylim()[0]), rotation=90, fontsize=8, va="bottom", ha="right")
+    if target is not None:
+        ax.axhline(target, linestyle=":", color="black", label=f"target accuracy {target:.2f}")
+    ax.set(xlabel="coverage (share of photos answered)", ylabel="accuracy of the answered photos", xlim=(0, 1.01),
+           title="Abstaining below a confidence threshold")
+    ax.legend(fontsize=8)
+    return save(fig, out)
+
+
+def score_histograms_png(scores: dict[str, np.ndarray], threshold: float, out: str, title: str,
+                         threshold_label: str = "threshold") -> str:
+    """Distributions of an out-of-class score for in-class and out-of-class photos, with the threshold."""
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    values = np.concatenate(list(scores.values()))
+    bins = np.linspace(values.min(), values.max(), 40) if len(values) else 10
+    for name, score in scores.items():
+        ax.hist(score, bins=bins, alpha=0.55, density=True, label=f"{name} ({len(score)})")
+    ax.axvline(threshold, color="black", linestyle="--", label=threshold_label)
+    ax.set(xlabel="score (higher: more likely out of class)", ylabel="density", title=title)
+    ax.legend(fontsize=8)
+    return save(fig, out)

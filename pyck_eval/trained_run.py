@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import glob
 import json
 import os
 
@@ -13,13 +14,17 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 import pyck_tfds  # noqa: F401  (registers mushroom_observer)
+from pyck_tfds.mushroom_observer.mushroom_observer_dataset_builder import REPORT_FILE
 from pyck_train import feature_cache
+from pyck_train.calibration import Calibration
 from pyck_train.month_prior import FILE_NAME as MONTH_PRIOR_FILE
 from pyck_train.month_prior import MonthPrior
 from pyck_train.preprocessing import prepare_image
 from pyck_train.test_time_augmentation import with_tta
 
 METADATA_COLUMNS = ("image_id", "observation_id", "date")
+REFIT = ("To fit one, rerun its training command (`python -m pyck_train --flagfile=MODEL_DIR/flags.txt`): "
+         "finished phases are not trained again.")
 
 
 @dataclasses.dataclass
@@ -30,6 +35,17 @@ class TrainedRun:
     dataset: str
     data_dir: str | None
     backbone: str
+    calibration: Calibration | None  # None for a run trained before pyck fitted one
+
+    @property
+    def level(self) -> str:
+        """What a label names ("family", "species", ...), from the dataset's build report; "class" when unknown."""
+        builder, _, config = self.dataset.partition("/")
+        pattern = os.path.join(self.data_dir or tfds.core.constants.DATA_DIR, builder, config, "*", REPORT_FILE)
+        for path in sorted(glob.glob(pattern)):
+            with open(path) as f:
+                return json.load(f).get("filter", {}).get("level") or "class"
+        return "class"
 
     def month_prior(self) -> MonthPrior:
         """The p(class | month) the trainer fitted on the training split; an error says why when there is none."""
@@ -53,20 +69,23 @@ def load_run(model_dir: str, data_dir: str | None = None) -> TrainedRun:
         labels = [line for line in f.read().splitlines() if line]
     model = keras.models.load_model(os.path.join(model_dir, "model.keras"), compile=False)
     return TrainedRun(model_dir, model, labels, metrics["dataset"], data_dir or metrics["data_dir"],
-                      metrics["backbone"])
+                      metrics["backbone"], Calibration.load(model_dir, labels))
 
 
-def split_examples(run: TrainedRun, split: str) -> tf.data.Dataset:
-    """(image uint8, label, {image_id, observation_id}) in the split's stored (deterministic) order."""
-    ds = tfds.load(run.dataset, split=split, data_dir=run.data_dir, shuffle_files=False,
+def split_examples(run: TrainedRun, split: str, dataset: str | None = None) -> tf.data.Dataset:
+    """(image uint8, label, {image_id, observation_id}) in the split's stored (deterministic) order.
+
+    `dataset` reads another config of the run's data_dir (e.g. one holding other families).
+    """
+    ds = tfds.load(dataset or run.dataset, split=split, data_dir=run.data_dir, shuffle_files=False,
                    read_config=tfds.ReadConfig(try_autocache=False))
     return ds.map(lambda ex: (ex["image"], ex["label"], {k: ex[k] for k in METADATA_COLUMNS}),
                   num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
-def split_batches(run: TrainedRun, split: str, batch_size: int = 32) -> tf.data.Dataset:
+def split_batches(run: TrainedRun, split: str, batch_size: int = 32, dataset: str | None = None) -> tf.data.Dataset:
     """Batches of (uint8 images via the shared `prepare_image`, labels, metadata)."""
-    return (split_examples(run, split)
+    return (split_examples(run, split, dataset)
             .map(lambda image, label, meta: (prepare_image(image), label, meta), num_parallel_calls=tf.data.AUTOTUNE,
                  deterministic=True)
             .batch(batch_size).prefetch(tf.data.AUTOTUNE))
@@ -83,3 +102,21 @@ def predict_split(run: TrainedRun, split: str, batch_size: int = 32, tta: str = 
     if not len(labels):
         raise ValueError(f"split {split!r} of {run.dataset} in {run.data_dir} is empty")
     return pd.DataFrame({"label": labels, **meta}), probabilities.astype(np.float64)
+
+
+def predict_logits_and_features(run: TrainedRun, split: str, batch_size: int = 32, dataset: str | None = None
+                                ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Rows as `predict_split`, the logits and the pooled features: what the out-of-class scores read."""
+    outputs, labels, meta = feature_cache.predict_batches(
+        feature_cache.logits_and_features_model(run.model), split_batches(run, split, batch_size, dataset),
+        f"logits and features {dataset or run.dataset} {split}")
+    logits, features = feature_cache.split_logits_and_features(outputs, len(run.labels))
+    return pd.DataFrame({"label": labels, **meta}), logits.astype(np.float64), features
+
+
+def label_names(run: TrainedRun, dataset: str) -> list[str]:
+    """The class names of another config built in the run's data_dir."""
+    builder = tfds.builder(dataset, data_dir=run.data_dir)
+    if not builder.is_prepared():
+        raise FileNotFoundError(f"{dataset} is not built in {run.data_dir}")
+    return builder.info.features["label"].names

@@ -17,11 +17,25 @@ from tqdm.auto import tqdm
 from pyck_train.model import layers_after
 
 POOL_LAYER = "head_pool"
+LOGITS_LAYER = "head_logits"
 
 
 def pooled_feature_model(classifier: keras.Model) -> keras.Model:
     """Image -> the head's pooled feature vector (the input of its first dense/dropout layer)."""
     return keras.Model(classifier.input, classifier.get_layer(POOL_LAYER).output, name="pooled_features")
+
+
+def logits_and_features_model(classifier: keras.Model) -> keras.Model:
+    """Image -> [logits | pooled features] in one float32 row (one pass feeds calibration and out-of-class scores).
+
+    Split the rows with `split_logits_and_features`.
+    """
+    parts = [keras.ops.cast(classifier.get_layer(name).output, "float32") for name in (LOGITS_LAYER, POOL_LAYER)]
+    return keras.Model(classifier.input, keras.ops.concatenate(parts, axis=-1), name="logits_and_features")
+
+
+def split_logits_and_features(rows: np.ndarray, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    return rows[:, :num_classes], rows[:, num_classes:]
 
 
 def head_on_features(classifier: keras.Model) -> keras.Model:

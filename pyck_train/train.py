@@ -2,9 +2,11 @@
 
 Outputs: `flags.txt` (a reusable flagfile), `labels.txt`, `checkpoints/best_<phase>.weights.h5`,
 `history_<phase>.csv`, `training_curves.png`, `logs/` (TensorBoard), `model.keras`,
-`saved_model/` (for serving), `month_prior.json` (when training images have dates) and
-`metrics.json` on the validation and test splits: per image and per observation, with
-test-time augmentation and the month prior when asked for, and the epoch each phase kept.
+`saved_model/` (for serving: calibrated probabilities), `month_prior.json` (when training images
+have dates), `calibration.json` with `calibration_mahalanobis.npz` (temperature and out-of-class
+detector, `pyck_train.calibration`) and `metrics.json` on the validation and test splits: per
+image and per observation, with test-time augmentation and the month prior when asked for, the
+calibration error before and after the temperature, and the epoch each phase kept.
 
 Every phase ends on its best validation epoch: the best checkpoint is loaded back before the
 next phase starts (a phase that was resumed compares against the best of its earlier part).
@@ -32,11 +34,13 @@ import tensorflow_datasets as tfds
 
 from pyck_train import curves, feature_cache, optimization, scores
 from pyck_train.augmentation import batch_augmenter
+from pyck_train.calibration import Calibration
 from pyck_train.input_pipeline import load_split, make_pipeline, read_columns
 from pyck_train.model import backbone_of, build_classifier
 from pyck_train.month_prior import FILE_NAME as MONTH_PRIOR_FILE
 from pyck_train.month_prior import MonthPrior, months_of
 from pyck_train.strategies import Phase, apply_phase, phases
+from pyck_train.temperature_scaling import expected_calibration_error
 from pyck_train.test_time_augmentation import with_tta
 
 
@@ -266,8 +270,32 @@ def _month_prior(config: TrainConfig, data: _Data) -> MonthPrior | None:
     return prior
 
 
-def _evaluate(model: keras.Model, config: TrainConfig, data: _Data, prior: MonthPrior | None) -> dict:
-    """Validation and test scores per image and per observation; with TTA and the month prior when asked for."""
+def _calibrate(model: keras.Model, config: TrainConfig, data: _Data, cached: dict, batch: int) -> Calibration:
+    """Fit the temperature and the out-of-class detector (training features, validation logits); save them."""
+    base_never_trained = all(phase.base == "none" for phase in phases(config.strategy))
+    if cached and base_never_trained:  # the pooled features the head trained on are still the base's
+        train_features, train_labels = cached["features"][0]
+    else:
+        train_features, train_labels, _ = feature_cache.predict_batches(
+            feature_cache.pooled_feature_model(model),
+            make_pipeline(data.raw["train"][0], training=False, batch_size=batch), "calibration: train features")
+    outputs, validation_labels, _ = feature_cache.predict_batches(
+        feature_cache.logits_and_features_model(model), data.pipelines["validation"], "calibration: validation")
+    logits, features = feature_cache.split_logits_and_features(outputs, len(data.labels))
+    calibration = Calibration.fit(train_features=train_features, train_labels=train_labels,
+                                  validation_logits=logits, validation_features=features,
+                                  validation_labels=validation_labels, num_classes=len(data.labels))
+    calibration.save(config.model_dir, data.labels)
+    return calibration
+
+
+def _evaluate(model: keras.Model, config: TrainConfig, data: _Data, prior: MonthPrior | None,
+              calibration: Calibration) -> dict:
+    """Validation and test scores per image and per observation; with TTA and the month prior when asked for.
+
+    The month prior re-weights calibrated probabilities (Bayes' rule needs them); the temperature
+    never changes the top class, so the other scores are the same with or without it.
+    """
     results = {}
     tta_model = with_tta(model, config.tta)
     for name in ("validation", "test"):
@@ -278,18 +306,24 @@ def _evaluate(model: keras.Model, config: TrainConfig, data: _Data, prior: Month
         if config.tta != "none":
             final, _, _ = feature_cache.predict_batches(tta_model, data.pipelines[name], f"evaluate {name} tta")
             result["tta"] = {"mode": config.tta, **scores.split_scores(labels, final, columns["observation_id"])}
+        calibrated = calibration.calibrated(final)
+        result["calibration"] = {"tta": config.tta, "ece_before": expected_calibration_error(labels, final),
+                                 "ece_after": expected_calibration_error(labels, calibrated)}
         if config.metadata_prior == "month" and prior is not None:
             months = months_of(columns["date"])
-            fused = prior.apply(final, months)
+            fused = prior.apply(calibrated, months)
             result["month_prior"] = {"tta": config.tta, "dated_examples": int((months > 0).sum()),
                                      **scores.split_scores(labels, fused, columns["observation_id"])}
         results[name] = result
     return results
 
 
-def _export(model: keras.Model, config: TrainConfig) -> None:
+def _export(model: keras.Model, config: TrainConfig, calibration: Calibration) -> None:
+    """model.keras as trained; the serving SavedModel answers with the calibrated probabilities."""
     model.save(os.path.join(config.model_dir, "model.keras"))
-    model.export(os.path.join(config.model_dir, "saved_model"), verbose=False)
+    calibrated = keras.ops.softmax(keras.ops.log(keras.ops.maximum(model.output, 1e-30)) / calibration.temperature)
+    keras.Model(model.input, calibrated, name="calibrated").export(os.path.join(config.model_dir, "saved_model"),
+                                                                   verbose=False)
     histories = sorted(p for p in os.listdir(config.model_dir) if p.startswith("history_") and p.endswith(".csv"))
     curves.plot_history([pd.read_csv(os.path.join(config.model_dir, p)) for p in histories],
                         [p[len("history_"):-len(".csv")] for p in histories],
@@ -315,12 +349,14 @@ def train(config: TrainConfig, extra_callbacks: list[keras.callbacks.Callback] =
     kept = [_train_phase(model, config, index, phase, data, strategy, cached, extra_callbacks)
             for index, phase in enumerate(phases(config.strategy))]
 
+    calibration = _calibrate(model, config, data, cached, config.batch_size * strategy.num_replicas_in_sync)
     metrics = {"dataset": config.dataset, "data_dir": config.data_dir, "backbone": config.backbone,
                "strategy": config.strategy, "precision": keras.mixed_precision.global_policy().name,
                "replicas": strategy.num_replicas_in_sync, "labels": data.labels, "parameters": model.count_params(),
                "train_examples": int(len(data.train_labels)), "phases": [k for k in kept if k is not None],
-               **_evaluate(model, config, data, _month_prior(config, data))}
+               "calibration": {"temperature": calibration.temperature, **calibration.summary},
+               **_evaluate(model, config, data, _month_prior(config, data), calibration)}
     with open(os.path.join(config.model_dir, "metrics.json"), "w") as f:
         json.dump(metrics, f, indent=2)
-    _export(model, config)
+    _export(model, config, calibration)
     return metrics

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -14,7 +15,7 @@ import pytest
 from PIL import Image
 
 from pyck_train.train import TrainConfig, train
-from tests.conftest import BUILT_DATASET
+from tests.conftest import BUILT_DATASET, build_dataset, family7_config
 
 pytestmark = pytest.mark.slow
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -41,6 +42,28 @@ def runs(built_data_dir, tmp_path_factory) -> list[str]:
             quick_run(built_data_dir, str(root / "b"), head="gap", seed=1, epochs=3)]
 
 
+LEFT_OUT = ("Cortinariaceae", "Strophariaceae")  # families the five-family run never sees
+LEFT_OUT_GENERA = ("Cortinarius", "Hypholoma", "Pholiota")
+
+
+@pytest.fixture(scope="module")
+def five_family_run(sample_dump, built_data_dir, tmp_path_factory) -> str:
+    """A run on five of the sample's seven families, built beside BUILT_DATASET (which holds all seven)."""
+    config = family7_config("five_small")
+    config = dataclasses.replace(config, classes=tuple(f for f in sample_dump.families if f not in LEFT_OUT))
+    build_dataset(sample_dump.out, built_data_dir, config)
+    return quick_run(built_data_dir, str(tmp_path_factory.mktemp("five") / "run"),
+                     dataset="mushroom_observer/five_small")
+
+
+def sample_photos(sample_dump, genera: tuple[str, ...], count: int, exclude: bool = False) -> list[str]:
+    """Readable sample JPEGs of species folders in (or, with exclude, outside) `genera`."""
+    found = [os.path.join(r, f) for r, _, fs in sorted(os.walk(sample_dump.out)) for f in sorted(fs)
+             if f.endswith(".jpg") and os.path.getsize(os.path.join(r, f)) > 5000
+             and os.path.basename(r).startswith(genera) != exclude]
+    return found[:count]
+
+
 def test_usage_lists_the_commands():
     result = run_eval()
     assert result.returncode == 2 and "gradcam" in result.stderr and "predict" in result.stderr
@@ -59,7 +82,14 @@ def test_report_agrees_with_the_trainer_and_writes_figures(runs, tmp_path):
     assert report["per_image"]["accuracy"] > 0.6  # ImageNet Lite0 features; chance is 1/7
     index = open(tmp_path / "index.html").read()
     assert "confusion_matrix.png" in index and os.path.getsize(tmp_path / "confusion_matrix.png") > 20_000
-    assert len(pd.read_csv(tmp_path / "predictions.csv")) == trained["test"]["examples"]
+    predictions = pd.read_csv(tmp_path / "predictions.csv")
+    assert len(predictions) == trained["test"]["examples"]
+    abstaining = report["abstention"]
+    threshold = abstaining["threshold_from_validation"]
+    assert threshold is not None and abstaining["validation"]["accuracy"] >= 0.95
+    assert abstaining["test"]["coverage"] == pytest.approx((predictions["confidence"] >= threshold).mean())
+    assert report["temperature"] == json.load(open(os.path.join(runs[0], "calibration.json")))["temperature"]
+    assert min(os.path.getsize(tmp_path / name) for name in ("reliability.png", "coverage.png")) > 20_000
 
 
 def test_report_with_tta_and_the_month_prior_agrees_with_the_trainer(runs, tmp_path):
@@ -74,6 +104,42 @@ def test_report_with_tta_and_the_month_prior_agrees_with_the_trainer(runs, tmp_p
     assert report["per_observation"]["accuracy"] == pytest.approx(trained["month_prior"]["per_observation_accuracy"],
                                                                   abs=1e-6)
     assert report["per_observation"]["examples"] == trained["observations"]
+    assert report["calibration"]["network_softmax"]["per_image_ece"] == pytest.approx(
+        trained["calibration"]["ece_before"], abs=1e-6)
+    assert report["calibration"]["calibrated"]["per_image_ece"] == pytest.approx(
+        trained["calibration"]["ece_after"], abs=1e-6)
+    assert set(report["calibration"]) == {"network_softmax", "calibrated", "with_month_prior"}
+
+
+def test_report_scores_photos_of_families_left_out_of_training(five_family_run, tmp_path):
+    result = run_eval("report", f"--model_dir={five_family_run}", "--ood_from=family7_small", f"--out_dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.load(open(tmp_path / "metrics.json"))["out_of_class"]
+    print(json.dumps(report, indent=1))
+    assert set(report["unknown_classes"]["test"]) == set(report["unknown_classes"]["validation"]) == set(LEFT_OUT)
+    best = report["scores"][report["best_on_validation"]]
+    assert best["test_auroc"] > 0.8 and best["test_out_of_class_flagged"] > 0.3
+    assert all(row["test_in_class_kept"] > 0.8 for row in report["scores"].values())
+    assert os.path.getsize(tmp_path / "out_of_class.png") > 10_000
+    unbuilt = run_eval("report", f"--model_dir={five_family_run}", "--ood_from=genus", f"--out_dir={tmp_path / 'x'}")
+    assert unbuilt.returncode == 1 and "build it there with `tfds build`" in unbuilt.stderr
+
+
+def test_predict_flags_left_out_families_and_abstains_when_unsure(five_family_run, sample_dump):
+    unknown = sample_photos(sample_dump, LEFT_OUT_GENERA, 16)
+    known = sample_photos(sample_dump, LEFT_OUT_GENERA, 16, exclude=True)
+    result = run_eval("predict", f"--model_dir={five_family_run}", "--json", *unknown, *known)
+    assert result.returncode == 0, result.stderr[-3000:]
+    verdicts = {r["file"]: r["verdict"] for r in json.loads(result.stdout)}
+    flagged_unknown = np.mean([verdicts[f] == "out_of_class" for f in unknown])
+    flagged_known = np.mean([verdicts[f] == "out_of_class" for f in known])
+    print(f"flagged: {flagged_unknown:.2f} of left-out families, {flagged_known:.2f} of known ones")
+    assert flagged_unknown >= flagged_known + 0.3
+    text = run_eval("predict", f"--model_dir={five_family_run}", "--min_confidence=1.0", "--noout_of_class", *known[:2])
+    assert text.returncode == 0, text.stderr[-3000:]
+    lines = text.stdout.splitlines()
+    assert [line.split("\t")[1].startswith("unsure (top 3: ") for line in lines[:2]] == [True, True]
+    assert "not advice on edibility" in lines[-1]
 
 
 def test_features_then_svc_compares_with_the_networks_head(runs, tmp_path):

@@ -15,6 +15,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from pyck_train import feature_cache
+from pyck_train.calibration import Calibration
 from pyck_train.model import backbone_of, build_classifier
 from pyck_train.train import TrainConfig, train
 from tests.conftest import BUILT_DATASET
@@ -55,7 +56,7 @@ def test_freeze_then_finetune_writes_every_output(data_dir, tmp_path):
     metrics = train(small_config(data_dir, model_dir, strategy="freeze_then_finetune"))
     names = set(os.listdir(model_dir))
     assert {"labels.txt", "metrics.json", "model.keras", "saved_model", "training_curves.png", "logs",
-            "history_0_head.csv", "history_1_finetune.csv"} <= names
+            "history_0_head.csv", "history_1_finetune.csv", "calibration.json", "calibration_mahalanobis.npz"} <= names
     assert set(os.listdir(os.path.join(model_dir, "checkpoints"))) == {"best_0_head.weights.h5",
                                                                      "best_1_finetune.weights.h5"}
     assert open(os.path.join(model_dir, "labels.txt")).read().split("\n")[:7] == metrics["labels"]
@@ -64,8 +65,11 @@ def test_freeze_then_finetune_writes_every_output(data_dir, tmp_path):
     images = np.random.default_rng(0).uniform(0, 255, (2, 240, 320, 3)).astype(np.float32)
     reloaded = keras.models.load_model(os.path.join(model_dir, "model.keras"))
     serving = tf.saved_model.load(os.path.join(model_dir, "saved_model"))  # keep a reference: it owns the variables
-    served = serving.serve(tf.constant(images))
-    np.testing.assert_allclose(np.asarray(served), reloaded.predict(images, verbose=0), atol=1e-5)
+    served = serving.serve(tf.constant(images))  # the calibrated probabilities
+    calibration = Calibration.load(model_dir, metrics["labels"])
+    assert saved["calibration"]["temperature"] == calibration.temperature != 1.0
+    np.testing.assert_allclose(np.asarray(served), calibration.calibrated(reloaded.predict(images, verbose=0)),
+                               atol=1e-5)
 
 
 class _Interrupt(keras.callbacks.Callback):

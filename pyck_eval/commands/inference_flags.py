@@ -10,3 +10,7 @@ flags.DEFINE_enum("tta", "none", list(TTA_MODES), "Test-time augmentation: flip 
                   "(+ a central 85 % crop and its mirror); probabilities are averaged.")
 flags.DEFINE_enum("metadata_prior", "none", ["none", "month"], "month: re-weight the image probabilities by "
                   "p(class | month) of the training split (the run's month_prior.json); undated images unchanged.")
+flags.DEFINE_bool("calibrated", True, "Apply the run's temperature (calibration.json, fitted on validation) to the "
+                  "probabilities; --nocalibrated shows the network's raw softmax.")
+flags.DEFINE_float("min_confidence", 0.0, "Below this top probability the answer is 'unsure' (its top 3 listed); "
+                   "0 always answers.", lower_bound=0.0, upper_bound=1.0)

@@ -10,6 +10,12 @@ each observation then gets one answer from the mean of its photos' probabilities
 `--tta` averages test-time views; `--metadata_prior=month` re-weights by the month the photo
 was taken (`--month`, else each photo's EXIF date; undated photos are left unchanged).
 
+Probabilities are calibrated with the run's temperature (calibration.json, fitted on
+validation). Two checks come before an answer: a photo (or observation) whose out-of-class
+score passes the run's threshold gets "not one of the N families this model knows"
+(`--noout_of_class` turns the check off), and one whose top probability is under
+`--min_confidence` gets "unsure" with its top 3.
+
 A prediction says which of the model's classes a photo looks most like. It is no advice on
 whether a mushroom is edible.
 """
@@ -22,13 +28,16 @@ import sys
 
 import numpy as np
 from absl import app, flags
+from scipy.special import softmax
 from tqdm.auto import tqdm
 
 from pyck_eval.commands import common_flags, inference_flags  # noqa: F401  (--data_dir, --tta, ...)
 from pyck_eval.photo_groups import GROUPINGS, observation_of
-from pyck_eval.trained_run import load_run
+from pyck_eval.trained_run import REFIT, TrainedRun, load_run
+from pyck_train import feature_cache
 from pyck_train.month_prior import months_of
 from pyck_train.observations import mean_by_group
+from pyck_train.out_of_class import SCORES
 from pyck_train.photo_metadata import photo_datetime
 from pyck_train.preprocessing import prepare_image, read_image_file
 from pyck_train.test_time_augmentation import with_tta
@@ -41,9 +50,14 @@ flags.DEFINE_enum("group", "none", list(GROUPINGS), "One answer per image (none)
 flags.DEFINE_string("observations_csv", None, "--group=csv: a CSV with columns file,observation.")
 flags.DEFINE_integer("month", 0, "--metadata_prior=month: the month (1-12) for every photo, instead of their EXIF "
                      "dates.", lower_bound=0, upper_bound=12)
+flags.DEFINE_bool("out_of_class", True, "Say when a photo looks like none of the model's classes (the run's "
+                  "out-of-class score and threshold, calibration.json).")
+flags.DEFINE_enum("out_of_class_score", "run", ["run", *SCORES], "Which out-of-class score decides: the run's "
+                  "default, or the one `report --ood_from` found best on validation; each has its own threshold.")
 FLAGS = flags.FLAGS
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff")
 NOT_ADVICE = "These are look-alike scores, not advice on edibility: never eat a mushroom on a model's word."
+PLURALS = {"family": "families", "genus": "genera", "species": "species", "order": "orders", "class": "classes"}
 
 
 def prepare() -> None:
@@ -86,6 +100,50 @@ def predict_files(model, files: list[str], batch_size: int) -> tuple[dict[str, n
     return probabilities, errors
 
 
+def chosen_score() -> str | None:
+    return None if FLAGS.out_of_class_score == "run" else FLAGS.out_of_class_score
+
+
+def image_probabilities(run: TrainedRun, files: list[str], check_out_of_class: bool
+                        ) -> tuple[dict[str, np.ndarray], dict[str, float], dict[str, str]]:
+    """Calibrated probabilities and (when checked) the out-of-class score per readable file; errors per unreadable.
+
+    Without TTA, one pass gives both: the probabilities are the softmax of the logits.
+    """
+    scores = {}
+    if check_out_of_class:
+        outputs, errors = predict_files(feature_cache.logits_and_features_model(run.model), files, FLAGS.batch_size)
+        for path, row in outputs.items():
+            logits, features = feature_cache.split_logits_and_features(row[None], len(run.labels))
+            scores[path] = float(run.calibration.outlyingness(logits.astype(np.float64), features, chosen_score())[0])
+            outputs[path] = softmax(logits[0].astype(np.float64))
+        probabilities = outputs
+    if not check_out_of_class or FLAGS.tta != "none":
+        probabilities, errors = predict_files(with_tta(run.model, FLAGS.tta), files, FLAGS.batch_size)
+    if run.calibration and FLAGS.calibrated:
+        probabilities = {path: run.calibration.calibrated(row[None])[0] for path, row in probabilities.items()}
+    return probabilities, scores, errors
+
+
+def verdict(mean: np.ndarray, score: float | None, run: TrainedRun) -> dict:
+    """The answer for one photo or observation: its top classes, or unsure / out of class with the closest ones."""
+    if score is not None and run.calibration.is_out_of_class(score, chosen_score()):
+        return {"verdict": "out_of_class", "out_of_class_score": score, "top": top_k(mean, run.labels, FLAGS.top_k)}
+    answer = {"out_of_class_score": score} if score is not None else {}
+    if mean.max() < FLAGS.min_confidence:
+        return {"verdict": "unsure", **answer, "top": top_k(mean, run.labels, max(3, FLAGS.top_k))}
+    return {"verdict": "answer", **answer, "top": top_k(mean, run.labels, FLAGS.top_k)}
+
+
+def describe(result: dict, known: str) -> str:
+    ranked = "  ".join(f"{t['class']} {t['probability']:.3f}" for t in result["top"])
+    if result["verdict"] == "out_of_class":
+        return f"not one of the {known} this model knows (closest: {ranked})"
+    if result["verdict"] == "unsure":
+        return f"unsure (top 3: {ranked})"
+    return ranked
+
+
 def main(argv: list[str]) -> None:
     if len(argv) < 2:
         raise app.UsageError("give one or more image files or directories")
@@ -98,7 +156,11 @@ def main(argv: list[str]) -> None:
         groups = observation_of(files, FLAGS.group, FLAGS.observations_csv)
     except ValueError as err:
         raise app.UsageError(str(err)) from None
-    probabilities, errors = predict_files(with_tta(run.model, FLAGS.tta), files, FLAGS.batch_size)
+    check = FLAGS.out_of_class and run.calibration is not None
+    if FLAGS.out_of_class and run.calibration is None:
+        print(f"{FLAGS.model_dir} has no calibration.json (trained before pyck fitted one): no out-of-class check, "
+              f"uncalibrated probabilities. {REFIT}", file=sys.stderr)
+    probabilities, outlyingness, errors = image_probabilities(run, files, check)
     readable = [f for f in files if f in probabilities]
     rows = np.array([probabilities[f] for f in readable]).reshape(len(readable), len(run.labels))
     if prior is not None:
@@ -108,13 +170,16 @@ def main(argv: list[str]) -> None:
             months = months_of([photo_datetime(f) for f in readable])
         rows = prior.apply(rows, months)
     group_of = dict(zip(files, groups))
-    keys, means = mean_by_group(rows, np.array([group_of[f] for f in readable], dtype=object))
+    group_ids = np.array([group_of[f] for f in readable], dtype=object)
+    keys, means = mean_by_group(rows, group_ids)
+    if check:  # an observation's score is the mean of its photos' scores
+        _, mean_scores = mean_by_group(np.array([outlyingness[f] for f in readable]).reshape(-1, 1), group_ids)
     members: dict[str, list[str]] = {}
     for path in readable:
         members.setdefault(group_of[path], []).append(path)
     results = [{"file": path, "error": message} for path, message in errors.items()]
-    for key, mean in zip(keys, means):
-        answer = {"top": top_k(mean, run.labels, FLAGS.top_k)}
+    for i, (key, mean) in enumerate(zip(keys, means)):
+        answer = verdict(mean, float(mean_scores[i, 0]) if check else None, run)
         if FLAGS.group == "none":
             results.append({"file": key, **answer})
         else:
@@ -123,13 +188,13 @@ def main(argv: list[str]) -> None:
         print(json.dumps(results, indent=2))
         print(NOT_ADVICE, file=sys.stderr)
     else:
+        known = f"{len(run.labels)} {PLURALS.get(run.level, run.level)}"
         for result in results:
             if "error" in result:
                 print(f"error: {result['error']}", file=sys.stderr)
                 continue
-            ranked = "  ".join(f"{t['class']} {t['probability']:.3f}" for t in result["top"])
             name = result.get("file") or f"{result['observation']} ({len(result['files'])} photos)"
-            print(f"{name}\t{ranked}")
+            print(f"{name}\t{describe(result, known)}")
         print(NOT_ADVICE)
     if errors:
         sys.exit(1)
