@@ -140,7 +140,7 @@ def describe(result: dict, known: str) -> str:
     if result["verdict"] == "out_of_class":
         return f"not one of the {known} this model knows (closest: {ranked})"
     if result["verdict"] == "unsure":
-        return f"unsure (top 3: {ranked})"
+        return f"unsure (top {len(result['top'])}: {ranked})"
     return ranked
 
 
