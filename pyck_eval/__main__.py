@@ -1,6 +1,6 @@
 r"""`python -m pyck_eval <command> [--flags]`: evaluate, compare and explain trained pyck_train runs.
 
-Commands: report, features, svc, stack, gradcam, pixels, segment, predict. `python -m pyck_eval
+Commands: report, features, svc, stack, gradcam, pixels, segment, predict, export. `python -m pyck_eval
 <command> --helpfull` lists a command's flags. Each writes into --out_dir (with an index.html) and
 prints where.
 """
@@ -21,6 +21,7 @@ COMMANDS = {
     "pixels": "RandomForest / XGBoost baselines on downscaled raw pixels",
     "segment": "KMeans and MeanShift colour segmentation previews",
     "predict": "top-k families of image files",
+    "export": "a LiteRT (.tflite) model with its labels, optionally quantized, and its parity with Keras",
 }
 
 

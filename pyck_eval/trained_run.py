@@ -15,7 +15,7 @@ import tensorflow_datasets as tfds
 
 import pyck_tfds  # noqa: F401  (registers mushroom_observer)
 from pyck_tfds.mushroom_observer.mushroom_observer_dataset_builder import REPORT_FILE
-from pyck_train import feature_cache
+from pyck_train import feature_cache, litert
 from pyck_train.calibration import Calibration
 from pyck_train.month_prior import FILE_NAME as MONTH_PRIOR_FILE
 from pyck_train.month_prior import MonthPrior
@@ -36,6 +36,11 @@ class TrainedRun:
     data_dir: str | None
     backbone: str
     calibration: Calibration | None  # None for a run trained before pyck fitted one
+    runtime: str = "keras"  # what runs the frozen network: keras, litert or auto (`pyck_train.litert`)
+
+    def executable(self, model: keras.Model, variant: str):
+        """`model` (built from this run's model) as the runtime runs it; LiteRT conversions are cached by variant."""
+        return litert.runnable(model, self.runtime, os.path.join(self.model_dir, "model.keras"), variant)
 
     @property
     def level(self) -> str:
@@ -56,7 +61,7 @@ class TrainedRun:
         return MonthPrior.from_json(path, self.labels)
 
 
-def load_run(model_dir: str, data_dir: str | None = None) -> TrainedRun:
+def load_run(model_dir: str, data_dir: str | None = None, runtime: str = "keras") -> TrainedRun:
     """Reads model.keras, labels.txt and metrics.json; `data_dir` overrides the one training used."""
     missing = [name for name in ("model.keras", "labels.txt", "metrics.json")
                if not os.path.exists(os.path.join(model_dir, name))]
@@ -69,7 +74,7 @@ def load_run(model_dir: str, data_dir: str | None = None) -> TrainedRun:
         labels = [line for line in f.read().splitlines() if line]
     model = keras.models.load_model(os.path.join(model_dir, "model.keras"), compile=False)
     return TrainedRun(model_dir, model, labels, metrics["dataset"], data_dir or metrics["data_dir"],
-                      metrics["backbone"], Calibration.load(model_dir, labels))
+                      metrics["backbone"], Calibration.load(model_dir, labels), runtime)
 
 
 def split_examples(run: TrainedRun, split: str, dataset: str | None = None) -> tf.data.Dataset:
@@ -98,7 +103,8 @@ def predict_split(run: TrainedRun, split: str, batch_size: int = 32, tta: str = 
     `tta` averages the probabilities over test-time views (`pyck_train.test_time_augmentation`).
     """
     probabilities, labels, meta = feature_cache.predict_batches(
-        with_tta(run.model, tta), split_batches(run, split, batch_size), f"predict {split}")
+        run.executable(with_tta(run.model, tta), f"tta_{tta}"), split_batches(run, split, batch_size),
+        f"predict {split}")
     if not len(labels):
         raise ValueError(f"split {split!r} of {run.dataset} in {run.data_dir} is empty")
     return pd.DataFrame({"label": labels, **meta}), probabilities.astype(np.float64)
@@ -108,7 +114,8 @@ def predict_logits_and_features(run: TrainedRun, split: str, batch_size: int = 3
                                 ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """Rows as `predict_split`, the logits and the pooled features: what the out-of-class scores read."""
     outputs, labels, meta = feature_cache.predict_batches(
-        feature_cache.logits_and_features_model(run.model), split_batches(run, split, batch_size, dataset),
+        run.executable(feature_cache.logits_and_features_model(run.model), "logits_and_features"),
+        split_batches(run, split, batch_size, dataset),
         f"logits and features {dataset or run.dataset} {split}")
     logits, features = feature_cache.split_logits_and_features(outputs, len(run.labels))
     return pd.DataFrame({"label": labels, **meta}), logits.astype(np.float64), features

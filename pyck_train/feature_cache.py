@@ -47,17 +47,19 @@ def head_on_features(classifier: keras.Model) -> keras.Model:
     return keras.Model(inputs, x, name="head")
 
 
-def _predict_on_batch(model: keras.Model, images) -> np.ndarray:
+def _predict_on_batch(model, images) -> np.ndarray:
     """`predict_on_batch`, except for a model built under a multi-replica strategy: Keras would give each
-    replica the whole batch and concatenate the copies, so the model is called directly (one device)."""
-    if model.distribute_strategy.num_replicas_in_sync > 1:
+    replica the whole batch and concatenate the copies, so the model is called directly (one device).
+    A `litert.LiteRTModel` has the same `predict_on_batch`."""
+    strategy = getattr(model, "distribute_strategy", None)
+    if strategy is not None and strategy.num_replicas_in_sync > 1:
         return np.asarray(model(images, training=False))
     return np.asarray(model.predict_on_batch(images))
 
 
-def predict_batches(model: keras.Model, batches: tf.data.Dataset, description: str = "features"
+def predict_batches(model, batches: tf.data.Dataset, description: str = "features"
                     ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-    """Run `model` (a feature extractor or a classifier) over (images, labels[, metadata dict]) batches in order.
+    """Run `model` (a feature extractor or a classifier, Keras or LiteRT) over (images, labels[, metadata]) batches.
 
     Returns its float32 outputs, int64 labels and the metadata's columns concatenated (empty dict if none);
     text columns (tf.string) come back as str.
@@ -71,7 +73,8 @@ def predict_batches(model: keras.Model, batches: tf.data.Dataset, description: s
         for key, values in (meta[0] if meta else {}).items():
             metadata.setdefault(key, []).append(values.numpy())
     if not features:
-        return np.zeros((0, model.output.shape[-1]), np.float32), np.zeros((0,), np.int64), {}
+        width = model.output_size if hasattr(model, "output_size") else model.output.shape[-1]
+        return np.zeros((0, width), np.float32), np.zeros((0,), np.int64), {}
     columns = {key: np.concatenate(values) for key, values in metadata.items()}
     for key, column in columns.items():
         if column.dtype == object:

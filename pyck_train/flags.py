@@ -15,6 +15,7 @@ from absl import flags
 from pyck_train.augmentation import AUGMENTATIONS
 from pyck_train.backbones.registry import available_backbones
 from pyck_train.heads import STUDY_HEAD, parse_head
+from pyck_train.litert import RUNTIMES
 from pyck_train.optimization import CLASS_WEIGHTS, LR_SCHEDULES, OPTIMIZERS
 from pyck_train.strategies import STRATEGIES
 from pyck_train.test_time_augmentation import TTA_MODES
@@ -84,6 +85,10 @@ flags.DEFINE_enum("distribution", "auto", ["auto", "default", "mirrored", "multi
                   "auto: mirrored with several GPUs, else default. multi_worker stops with an "
                   "explanation: Keras 3's fit does not support it yet (keras-team/keras#20585).")
 flags.DEFINE_bool("jit_compile", False, "Compile train steps with XLA.")
+flags.DEFINE_enum("runtime", "auto", list(RUNTIMES), "What runs the frozen base to extract features "
+                  "(--cache_features, calibration): LiteRT (XNNPACK, several times faster on CPU, same numbers), "
+                  "Keras, or auto: LiteRT without a GPU when there are at least 1,000 images to extract (below, "
+                  "its ~15 s conversion costs more than it saves).")
 
 # Outputs
 flags.DEFINE_string("model_dir", None, "Where flags, labels, checkpoints, models, logs and metrics go.")

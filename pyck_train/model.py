@@ -38,3 +38,9 @@ def layers_after(model: keras.Model, name: str) -> list[keras.layers.Layer]:
     """The layers that follow layer `name` in the classifier's chain (to re-apply them to another input)."""
     names = [layer.name for layer in model.layers]
     return model.layers[names.index(name) + 1:]
+
+
+def with_temperature(model: keras.Model, temperature: float) -> keras.Model:
+    """The classifier answering softmax(log p / T): its calibrated probabilities (`pyck_train.calibration`)."""
+    calibrated = keras.ops.softmax(keras.ops.log(keras.ops.maximum(model.output, 1e-30)) / temperature)
+    return keras.Model(model.input, calibrated, name="calibrated")

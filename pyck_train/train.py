@@ -32,11 +32,11 @@ import pandas as pd
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from pyck_train import curves, feature_cache, optimization, scores
+from pyck_train import curves, feature_cache, litert, optimization, scores
 from pyck_train.augmentation import batch_augmenter
 from pyck_train.calibration import Calibration
 from pyck_train.input_pipeline import load_split, make_pipeline, read_columns
-from pyck_train.model import backbone_of, build_classifier
+from pyck_train.model import backbone_of, build_classifier, with_temperature
 from pyck_train.month_prior import FILE_NAME as MONTH_PRIOR_FILE
 from pyck_train.month_prior import MonthPrior, months_of
 from pyck_train.strategies import Phase, apply_phase, phases
@@ -82,6 +82,7 @@ class TrainConfig:
     precision: str = "auto"
     distribution: str = "auto"
     jit_compile: bool = False
+    runtime: str = "auto"
 
     def to_flagfile(self) -> str:
         """A flagfile that reproduces this config with `python -m pyck_train --flagfile=...`."""
@@ -94,6 +95,8 @@ class TrainConfig:
                 lines.append(f"--{field.name}={value}")
         return "\n".join(lines) + "\n"
 
+
+LITERT_MIN_IMAGES = 1000  # --runtime=auto extracts features with LiteRT from this many images on
 
 MULTI_WORKER_UNSUPPORTED = (
     "--distribution=multi_worker: Keras 3's model.fit does not work with tf.distribute.MultiWorkerMirroredStrategy "
@@ -201,12 +204,20 @@ def _load_data(config: TrainConfig, batch: int) -> _Data:
     return _Data(raw, pipelines, labels, columns["label"].astype(np.int64), months_of(columns["date"]), steps)
 
 
-def _pooled_features(model: keras.Model, raw: dict, batch: int):
+def _feature_runtime(config: TrainConfig, data: _Data) -> str:
+    """`auto`: LiteRT without a GPU once train + validation hold enough images for its conversion (~15 s) to pay."""
+    images = sum(int(data.raw[name][0].cardinality().numpy()) for name in ("train", "validation"))
+    if config.runtime == "auto" and images < LITERT_MIN_IMAGES:
+        return "keras"
+    return litert.resolve_runtime(config.runtime)
+
+
+def _pooled_features(model: keras.Model, config: TrainConfig, data: _Data, batch: int):
     """Pooled features of the train and validation splits, in order, from the frozen base (one pass each)."""
-    extractor = feature_cache.pooled_feature_model(model)
+    extractor = litert.runnable(feature_cache.pooled_feature_model(model), _feature_runtime(config, data))
     return tuple(
         feature_cache.predict_batches(
-            extractor, make_pipeline(raw[name][0], training=False, batch_size=batch), f"features {name}")[:2]
+            extractor, make_pipeline(data.raw[name][0], training=False, batch_size=batch), f"features {name}")[:2]
         for name in ("train", "validation"))
 
 
@@ -235,7 +246,7 @@ def _train_phase(model: keras.Model, config: TrainConfig, index: int, phase: Pha
     if config.cache_features and phase.base == "none":
         batch = config.batch_size * strategy.num_replicas_in_sync
         if not cached:
-            cached["features"] = _pooled_features(model, data.raw, batch)
+            cached["features"] = _pooled_features(model, config, data, batch)
             if config.augment != "none" or config.mixup or config.cutmix:
                 print(f"phase {tag}: trained on cached features, so without augmentation "
                       "(augmentation applies to the phases that train the base)")
@@ -273,14 +284,16 @@ def _month_prior(config: TrainConfig, data: _Data) -> MonthPrior | None:
 def _calibrate(model: keras.Model, config: TrainConfig, data: _Data, cached: dict, batch: int) -> Calibration:
     """Fit the temperature and the out-of-class detector (training features, validation logits); save them."""
     base_never_trained = all(phase.base == "none" for phase in phases(config.strategy))
+    runtime = _feature_runtime(config, data)
     if cached and base_never_trained:  # the pooled features the head trained on are still the base's
         train_features, train_labels = cached["features"][0]
     else:
         train_features, train_labels, _ = feature_cache.predict_batches(
-            feature_cache.pooled_feature_model(model),
+            litert.runnable(feature_cache.pooled_feature_model(model), runtime),
             make_pipeline(data.raw["train"][0], training=False, batch_size=batch), "calibration: train features")
     outputs, validation_labels, _ = feature_cache.predict_batches(
-        feature_cache.logits_and_features_model(model), data.pipelines["validation"], "calibration: validation")
+        litert.runnable(feature_cache.logits_and_features_model(model), runtime), data.pipelines["validation"],
+        "calibration: validation")
     logits, features = feature_cache.split_logits_and_features(outputs, len(data.labels))
     calibration = Calibration.fit(train_features=train_features, train_labels=train_labels,
                                   validation_logits=logits, validation_features=features,
@@ -321,9 +334,8 @@ def _evaluate(model: keras.Model, config: TrainConfig, data: _Data, prior: Month
 def _export(model: keras.Model, config: TrainConfig, calibration: Calibration) -> None:
     """model.keras as trained; the serving SavedModel answers with the calibrated probabilities."""
     model.save(os.path.join(config.model_dir, "model.keras"))
-    calibrated = keras.ops.softmax(keras.ops.log(keras.ops.maximum(model.output, 1e-30)) / calibration.temperature)
-    keras.Model(model.input, calibrated, name="calibrated").export(os.path.join(config.model_dir, "saved_model"),
-                                                                   verbose=False)
+    with_temperature(model, calibration.temperature).export(os.path.join(config.model_dir, "saved_model"),
+                                                           verbose=False)
     histories = sorted(p for p in os.listdir(config.model_dir) if p.startswith("history_") and p.endswith(".csv"))
     curves.plot_history([pd.read_csv(os.path.join(config.model_dir, p)) for p in histories],
                         [p[len("history_"):-len(".csv")] for p in histories],

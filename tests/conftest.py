@@ -11,6 +11,12 @@ from tools.make_sample_dump import SampleDumpManifest, make_sample_dump
 SMALL_IMAGES_PER_FAMILY = 30
 
 
+@pytest.fixture(scope="session", autouse=True)
+def litert_cache(tmp_path_factory):
+    """LiteRT conversions of this session's models go to a folder of its own (subprocesses inherit it)."""
+    os.environ["PYCK_CACHE_DIR"] = str(tmp_path_factory.mktemp("pyck_cache"))
+
+
 @pytest.fixture(scope="session")
 def sample_dump(tmp_path_factory) -> SampleDumpManifest:
     """A sample dump with every kind of mess; read-only for tests (copy before changing it)."""

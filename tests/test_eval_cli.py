@@ -235,3 +235,48 @@ def test_segment_previews(tmp_path, sample_dump):
     result = run_eval("segment", f"--images={image}", "--max_width=64", f"--out_dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-3000:]
     assert any(name.endswith("_segments.png") for name in os.listdir(tmp_path))
+
+
+def test_export_matches_keras_and_predict_reads_it_alone(runs, tmp_path, sample_dump):
+    result = run_eval("export", f"--model_dir={runs[1]}", f"--out_dir={tmp_path}", "--parity_images=40")
+    assert result.returncode == 0, result.stderr[-3000:]
+    parity = json.load(open(tmp_path / "parity_none.json"))
+    assert parity["test_images"] == 40 and parity["max_probability_difference"] < 1e-4
+    assert parity["litert_accuracy"] == parity["keras_accuracy"] and parity["top1_agreement"] == 1.0
+    photos = sample_photos(sample_dump, ("Amanita", "Boletus"), 3)
+    exported = run_eval("predict", f"--tflite={tmp_path / 'model_none.tflite'}", "--json", "--top_k=7", *photos)
+    keras = run_eval("predict", f"--model_dir={runs[1]}", "--runtime=keras", "--noout_of_class", "--json",
+                     "--top_k=7", *photos)
+    assert exported.returncode == 0 and keras.returncode == 0, exported.stderr[-3000:] + keras.stderr[-3000:]
+    for a, b in zip(json.loads(exported.stdout), json.loads(keras.stdout)):
+        assert a["file"] == b["file"] and [t["class"] for t in a["top"]] == [t["class"] for t in b["top"]]
+        np.testing.assert_allclose([t["probability"] for t in a["top"]], [t["probability"] for t in b["top"]],
+                                   atol=1e-4)
+    (tmp_path / "corrupt.tflite").write_bytes(b"\x00" * 64)
+    for path in (tmp_path / "corrupt.tflite", tmp_path / "missing.tflite"):
+        broken = run_eval("predict", f"--tflite={path}", *photos)
+        assert broken.returncode == 1 and broken.stderr.strip().splitlines()[-1].startswith(f"error: {path}")
+
+
+def test_report_through_litert_equals_report_through_keras(runs, tmp_path):
+    for runtime in ("keras", "litert"):
+        result = run_eval("report", f"--model_dir={runs[1]}", f"--runtime={runtime}", f"--out_dir={tmp_path / runtime}")
+        assert result.returncode == 0, result.stderr[-3000:]
+    keras_rows = pd.read_csv(tmp_path / "keras" / "predictions.csv")
+    litert_rows = pd.read_csv(tmp_path / "litert" / "predictions.csv")
+    probabilities = [c for c in keras_rows if c.startswith("p_")]
+    assert keras_rows["predicted"].tolist() == litert_rows["predicted"].tolist()
+    np.testing.assert_allclose(litert_rows[probabilities], keras_rows[probabilities], atol=1e-4)
+
+
+def test_bench_infer_compares_keras_and_litert_on_the_same_images(runs):
+    result = subprocess.run([sys.executable, "-m", "tools.bench_infer", f"--model_dir={runs[1]}", "--images=24",
+                             "--batch_size=8", "--quantize=none,dynamic"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout[result.stdout.index("{"):])
+    assert [row["runtime"] for row in report["rows"]] == ["keras", "litert none", "litert dynamic"]
+    keras_row, float_row, _ = report["rows"]
+    assert report["test_images"] == 24 and report["cpu"]
+    assert float_row["max_probability_difference"] < 1e-4 and float_row["accuracy"] == keras_row["accuracy"]
+    assert float_row["ratio"] == pytest.approx(float_row["images_per_s"] / keras_row["images_per_s"], rel=1e-6)

@@ -126,6 +126,19 @@ def test_every_flagfile_parses_and_validates(flagfile):
     assert "TrainConfig(" in result.stdout
 
 
+def test_litert_feature_extraction_trains_the_same_model_as_keras(data_dir, tmp_path):
+    metrics = {}
+    for runtime in ("keras", "litert"):
+        config = small_config(data_dir, str(tmp_path / runtime), strategy="frozen", cache_features=True, epochs=2,
+                              steps_per_epoch=0, head="gap", train_subset=64, runtime=runtime)
+        metrics[runtime] = train(config)
+    for split in ("validation", "test"):
+        assert metrics["litert"][split]["accuracy"] == metrics["keras"][split]["accuracy"]
+        assert metrics["litert"][split]["loss"] == pytest.approx(metrics["keras"][split]["loss"], abs=1e-4)
+    assert metrics["litert"]["calibration"]["temperature"] == pytest.approx(
+        metrics["keras"]["calibration"]["temperature"], rel=1e-3)
+
+
 def test_cached_features_train_the_full_models_head_and_leave_the_base_alone(data_dir, tmp_path):
     config = small_config(data_dir, str(tmp_path / "model"), strategy="frozen", cache_features=True, epochs=6,
                           steps_per_epoch=0, head="gap", learning_rate=0.01, train_subset=100_000)

@@ -28,9 +28,9 @@ def prepare() -> None:
 
 
 def main(argv: list[str]) -> None:
-    run = load_run(FLAGS.model_dir, FLAGS.data_dir)
+    run = load_run(FLAGS.model_dir, FLAGS.data_dir, FLAGS.runtime)
     out = common_flags.out_dir(os.path.join(FLAGS.model_dir, "features"))
-    extractor = feature_cache.pooled_feature_model(run.model)
+    extractor = run.executable(feature_cache.pooled_feature_model(run.model), "pooled_features")
     head = feature_cache.head_on_features(run.model)
     lines = []
     for split in FLAGS.splits:

@@ -22,6 +22,7 @@ whether a mushroom is edible.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -34,8 +35,9 @@ from tqdm.auto import tqdm
 from pyck_eval.commands import common_flags, inference_flags  # noqa: F401  (--data_dir, --tta, ...)
 from pyck_eval.photo_groups import GROUPINGS, observation_of
 from pyck_eval.trained_run import REFIT, TrainedRun, load_run
-from pyck_train import feature_cache
-from pyck_train.month_prior import months_of
+from pyck_train import feature_cache, litert
+from pyck_train.calibration import Calibration
+from pyck_train.month_prior import MonthPrior, months_of
 from pyck_train.observations import mean_by_group
 from pyck_train.out_of_class import SCORES
 from pyck_train.photo_metadata import photo_datetime
@@ -43,6 +45,8 @@ from pyck_train.preprocessing import prepare_image, read_image_file
 from pyck_train.test_time_augmentation import with_tta
 
 flags.DEFINE_string("model_dir", None, "A finished `python -m pyck_train` run.")
+flags.DEFINE_string("tflite", None, "Instead of --model_dir: a LiteRT model from `pyck_eval export` (its labels are "
+                    "in its metadata; no out-of-class check, no month prior).")
 flags.DEFINE_integer("top_k", 3, "Classes listed per image or observation.", lower_bound=1)
 flags.DEFINE_bool("json", False, "One JSON document instead of a table.")
 flags.DEFINE_enum("group", "none", list(GROUPINGS), "One answer per image (none), per folder of images "
@@ -61,7 +65,21 @@ PLURALS = {"family": "families", "genus": "genera", "species": "species", "order
 
 
 def prepare() -> None:
-    flags.mark_flag_as_required("model_dir")
+    flags.register_multi_flags_validator(
+        ["model_dir", "tflite"], lambda values: (values["model_dir"] is None) != (values["tflite"] is None),
+        message="give --model_dir (a pyck_train run) or --tflite (a `pyck_eval export` file), not both")
+
+
+@dataclasses.dataclass
+class Answers:
+    """What a model said about readable files, and what it needs to turn that into verdicts."""
+    labels: list[str]
+    level: str
+    probabilities: dict[str, np.ndarray]  # calibrated
+    errors: dict[str, str]
+    outlyingness: dict[str, float] = dataclasses.field(default_factory=dict)  # empty: no out-of-class check
+    calibration: Calibration | None = None
+    prior: MonthPrior | None = None
 
 
 def image_files(paths: list[str]) -> list[str]:
@@ -112,27 +130,30 @@ def image_probabilities(run: TrainedRun, files: list[str], check_out_of_class: b
     """
     scores = {}
     if check_out_of_class:
-        outputs, errors = predict_files(feature_cache.logits_and_features_model(run.model), files, FLAGS.batch_size)
+        outputs, errors = predict_files(run.executable(feature_cache.logits_and_features_model(run.model),
+                                                       "logits_and_features"), files, FLAGS.batch_size)
         for path, row in outputs.items():
             logits, features = feature_cache.split_logits_and_features(row[None], len(run.labels))
             scores[path] = float(run.calibration.outlyingness(logits.astype(np.float64), features, chosen_score())[0])
             outputs[path] = softmax(logits[0].astype(np.float64))
         probabilities = outputs
     if not check_out_of_class or FLAGS.tta != "none":
-        probabilities, errors = predict_files(with_tta(run.model, FLAGS.tta), files, FLAGS.batch_size)
+        probabilities, errors = predict_files(run.executable(with_tta(run.model, FLAGS.tta), f"tta_{FLAGS.tta}"),
+                                              files, FLAGS.batch_size)
     if run.calibration and FLAGS.calibrated:
         probabilities = {path: run.calibration.calibrated(row[None])[0] for path, row in probabilities.items()}
     return probabilities, scores, errors
 
 
-def verdict(mean: np.ndarray, score: float | None, run: TrainedRun) -> dict:
+def verdict(mean: np.ndarray, score: float | None, answers: Answers) -> dict:
     """The answer for one photo or observation: its top classes, or unsure / out of class with the closest ones."""
-    if score is not None and run.calibration.is_out_of_class(score, chosen_score()):
-        return {"verdict": "out_of_class", "out_of_class_score": score, "top": top_k(mean, run.labels, FLAGS.top_k)}
+    labels = answers.labels
+    if score is not None and answers.calibration.is_out_of_class(score, chosen_score()):
+        return {"verdict": "out_of_class", "out_of_class_score": score, "top": top_k(mean, labels, FLAGS.top_k)}
     answer = {"out_of_class_score": score} if score is not None else {}
     if mean.max() < FLAGS.min_confidence:
-        return {"verdict": "unsure", **answer, "top": top_k(mean, run.labels, max(3, FLAGS.top_k))}
-    return {"verdict": "answer", **answer, "top": top_k(mean, run.labels, FLAGS.top_k)}
+        return {"verdict": "unsure", **answer, "top": top_k(mean, labels, max(3, FLAGS.top_k))}
+    return {"verdict": "answer", **answer, "top": top_k(mean, labels, FLAGS.top_k)}
 
 
 def describe(result: dict, known: str) -> str:
@@ -144,42 +165,64 @@ def describe(result: dict, known: str) -> str:
     return ranked
 
 
-def main(argv: list[str]) -> None:
-    if len(argv) < 2:
-        raise app.UsageError("give one or more image files or directories")
-    if FLAGS.group == "csv" and not FLAGS.observations_csv:
-        raise app.UsageError("--group=csv needs --observations_csv=FILE (columns file,observation)")
-    run = load_run(FLAGS.model_dir, FLAGS.data_dir)
+def run_answers(files: list[str]) -> Answers:
+    run = load_run(FLAGS.model_dir, FLAGS.data_dir, FLAGS.runtime)
     prior = run.month_prior() if FLAGS.metadata_prior == "month" else None
-    files = image_files(argv[1:])
-    try:
-        groups = observation_of(files, FLAGS.group, FLAGS.observations_csv)
-    except ValueError as err:
-        raise app.UsageError(str(err)) from None
     check = FLAGS.out_of_class and run.calibration is not None
     if FLAGS.out_of_class and run.calibration is None:
         print(f"{FLAGS.model_dir} has no calibration.json (trained before pyck fitted one): no out-of-class check, "
               f"uncalibrated probabilities. {REFIT}", file=sys.stderr)
     probabilities, outlyingness, errors = image_probabilities(run, files, check)
-    readable = [f for f in files if f in probabilities]
-    rows = np.array([probabilities[f] for f in readable]).reshape(len(readable), len(run.labels))
-    if prior is not None:
+    return Answers(run.labels, run.level, probabilities, errors, outlyingness, run.calibration, prior)
+
+
+def export_answers(files: list[str]) -> Answers:
+    """An exported LiteRT model alone: its calibrated probabilities, no out-of-class check, no month prior."""
+    if FLAGS.tta != "none" or FLAGS.metadata_prior != "none":
+        raise app.UsageError("--tflite answers with the exported model alone: drop --tta and --metadata_prior")
+    try:
+        exported = litert.LiteRTModel.from_file(FLAGS.tflite)
+        metadata = exported.metadata
+    except litert.ExportError as err:
+        sys.exit(f"error: {err}")
+    if metadata is None:
+        sys.exit(f"error: {FLAGS.tflite} has no pyck metadata (labels): export it with `python -m pyck_eval export`")
+    probabilities, errors = predict_files(exported, files, FLAGS.batch_size)
+    return Answers(metadata["labels"], metadata.get("level", "class"), probabilities, errors)
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) < 2:
+        raise app.UsageError("give one or more image files or directories")
+    if FLAGS.group == "csv" and not FLAGS.observations_csv:
+        raise app.UsageError("--group=csv needs --observations_csv=FILE (columns file,observation)")
+    files = image_files(argv[1:])
+    try:
+        groups = observation_of(files, FLAGS.group, FLAGS.observations_csv)
+    except ValueError as err:
+        raise app.UsageError(str(err)) from None
+    answers = export_answers(files) if FLAGS.tflite else run_answers(files)
+    readable = [f for f in files if f in answers.probabilities]
+    rows = np.array([answers.probabilities[f] for f in readable]).reshape(len(readable), len(answers.labels))
+    if answers.prior is not None:
         if FLAGS.month:
             months = np.full(len(readable), FLAGS.month)
         else:
             months = months_of([photo_datetime(f) for f in readable])
-        rows = prior.apply(rows, months)
+        rows = answers.prior.apply(rows, months)
     group_of = dict(zip(files, groups))
     group_ids = np.array([group_of[f] for f in readable], dtype=object)
     keys, means = mean_by_group(rows, group_ids)
+    check = bool(answers.outlyingness)
     if check:  # an observation's score is the mean of its photos' scores
-        _, mean_scores = mean_by_group(np.array([outlyingness[f] for f in readable]).reshape(-1, 1), group_ids)
+        _, mean_scores = mean_by_group(np.array([answers.outlyingness[f] for f in readable]).reshape(-1, 1),
+                                       group_ids)
     members: dict[str, list[str]] = {}
     for path in readable:
         members.setdefault(group_of[path], []).append(path)
-    results = [{"file": path, "error": message} for path, message in errors.items()]
+    results = [{"file": path, "error": message} for path, message in answers.errors.items()]
     for i, (key, mean) in enumerate(zip(keys, means)):
-        answer = verdict(mean, float(mean_scores[i, 0]) if check else None, run)
+        answer = verdict(mean, float(mean_scores[i, 0]) if check else None, answers)
         if FLAGS.group == "none":
             results.append({"file": key, **answer})
         else:
@@ -188,7 +231,7 @@ def main(argv: list[str]) -> None:
         print(json.dumps(results, indent=2))
         print(NOT_ADVICE, file=sys.stderr)
     else:
-        known = f"{len(run.labels)} {PLURALS.get(run.level, run.level)}"
+        known = f"{len(answers.labels)} {PLURALS.get(answers.level, answers.level)}"
         for result in results:
             if "error" in result:
                 print(f"error: {result['error']}", file=sys.stderr)
@@ -196,5 +239,5 @@ def main(argv: list[str]) -> None:
             name = result.get("file") or f"{result['observation']} ({len(result['files'])} photos)"
             print(f"{name}\t{describe(result, known)}")
         print(NOT_ADVICE)
-    if errors:
+    if answers.errors:
         sys.exit(1)

@@ -26,6 +26,7 @@ import os
 import numpy as np
 import pandas as pd
 from absl import app, flags
+from scipy.special import softmax
 
 from pyck_eval import abstention, figures, trained_run
 from pyck_eval import classification_metrics as cm
@@ -68,13 +69,28 @@ class Predictions:
     raw: np.ndarray  # the network's softmax (averaged over TTA views)
     calibrated: np.ndarray  # after the run's temperature (the raw ones without calibration)
     final: np.ndarray  # after the month prior when asked for
+    logits: np.ndarray | None = None  # with the pooled features, from the same pass when there is no TTA
+    features: np.ndarray | None = None
+
+    def logits_and_features(self, run: TrainedRun, split: str) -> tuple[np.ndarray, np.ndarray]:
+        if self.logits is None:
+            _, self.logits, self.features = predict_logits_and_features(run, split, FLAGS.batch_size)
+        return self.logits, self.features
 
 
 def predictions(run: TrainedRun, split: str, prior) -> Predictions:
-    rows, raw = predict_split(run, split, FLAGS.batch_size, tta=FLAGS.tta)
+    """One pass: without TTA the logits and features model gives the probabilities (their softmax) too."""
+    logits = features = None
+    if FLAGS.tta == "none":
+        rows, logits, features = predict_logits_and_features(run, split, FLAGS.batch_size)
+        if rows.empty:
+            raise ValueError(f"split {split!r} of {run.dataset} in {run.data_dir} is empty")
+        raw = softmax(logits, axis=1)
+    else:
+        rows, raw = predict_split(run, split, FLAGS.batch_size, tta=FLAGS.tta)
     calibrated = run.calibration.calibrated(raw) if run.calibration and FLAGS.calibrated else raw
     final = prior.apply(calibrated, months_of(rows["date"])) if prior is not None else calibrated
-    return Predictions(rows, raw, calibrated, final)
+    return Predictions(rows, raw, calibrated, final, logits, features)
 
 
 def calibration_section(run: TrainedRun, scored: Predictions, out: str) -> tuple[dict, list]:
@@ -106,10 +122,9 @@ def calibration_section(run: TrainedRun, scored: Predictions, out: str) -> tuple
                     ("Reliability diagrams", "reliability.png")]
 
 
-def abstention_section(run: TrainedRun, scored: Predictions, prior, out: str) -> tuple[dict, list]:
+def abstention_section(scored: Predictions, validation: Predictions, out: str) -> tuple[dict, list]:
     """Accuracy vs coverage; the threshold reaching --target_accuracy on validation and its cost on this split."""
     labels = scored.rows["label"].to_numpy()
-    validation = scored if FLAGS.split == "validation" else predictions(run, "validation", prior)
     validation_labels = validation.rows["label"].to_numpy()
     threshold = abstention.threshold_for_accuracy(validation_labels, validation.final, FLAGS.target_accuracy)
     result = {"target_accuracy": FLAGS.target_accuracy, "threshold_from_validation": threshold,
@@ -150,15 +165,16 @@ def out_of_class_dataset(run: TrainedRun) -> tuple[str, list[str]]:
     return name, names
 
 
-def out_of_class_section(run: TrainedRun, out: str) -> tuple[dict, list]:
+def out_of_class_section(run: TrainedRun, scored: dict[str, Predictions], out: str) -> tuple[dict, list]:
     """AUROC of each score (in-class photos vs photos of the other config's unknown classes), on validation and here.
 
-    The thresholds are the run's (95 % of in-class validation photos kept); the best score is chosen on validation.
+    `scored` holds the in-class predictions of validation and the reported split. The thresholds are the run's
+    (95 % of in-class validation photos kept); the best score is chosen on validation.
     """
     dataset, names = out_of_class_dataset(run)
     scores, counts = {}, {}
-    for split in dict.fromkeys(["validation", FLAGS.split]):
-        _, logits, features = predict_logits_and_features(run, split, FLAGS.batch_size)
+    for split, in_class in scored.items():
+        logits, features = in_class.logits_and_features(run, split)
         rows, other_logits, other_features = predict_logits_and_features(run, split, FLAGS.batch_size, dataset)
         unknown = ~rows["label"].map(names.__getitem__).isin(run.labels).to_numpy()
         counts[split] = rows.loc[unknown, "label"].map(names.__getitem__).value_counts().sort_index().to_dict()
@@ -190,7 +206,7 @@ def out_of_class_section(run: TrainedRun, out: str) -> tuple[dict, list]:
 
 
 def main(argv: list[str]) -> None:
-    run = load_run(FLAGS.model_dir, FLAGS.data_dir)
+    run = load_run(FLAGS.model_dir, FLAGS.data_dir, FLAGS.runtime)
     out = common_flags.out_dir(os.path.join(FLAGS.model_dir, f"report_{FLAGS.split.replace('/', '_')}"))
     prior = run.month_prior() if FLAGS.metadata_prior == "month" else None
     scored = predictions(run, FLAGS.split, prior)
@@ -216,10 +232,12 @@ def main(argv: list[str]) -> None:
     confused = cm.most_confused_pairs(matrix, names)
     result["most_confused"] = confused.to_dict(orient="records")
     result["calibration"], calibration_sections = calibration_section(run, scored, out)
-    result["abstention"], abstention_sections = abstention_section(run, scored, prior, out)
+    validation = scored if FLAGS.split == "validation" else predictions(run, "validation", prior)
+    result["abstention"], abstention_sections = abstention_section(scored, validation, out)
     ood_sections = []
     if FLAGS.ood_from:
-        result["out_of_class"], ood_sections = out_of_class_section(run, out)
+        result["out_of_class"], ood_sections = out_of_class_section(run, {"validation": validation,
+                                                                          FLAGS.split: scored}, out)
     with open(os.path.join(out, "metrics.json"), "w") as f:
         json.dump(result, f, indent=2)
     rows.assign(predicted=predicted, confidence=probabilities.max(axis=1),

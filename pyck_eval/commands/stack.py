@@ -35,7 +35,7 @@ def main(argv: list[str]) -> None:
     predictions = {"validation": [], "test": []}
     ids, labels, names = {}, {}, None
     for model_dir in FLAGS.model_dirs:
-        run = load_run(model_dir, FLAGS.data_dir)
+        run = load_run(model_dir, FLAGS.data_dir, FLAGS.runtime)
         if names is not None and run.labels != names:
             raise ValueError(f"{model_dir} has classes {run.labels}, not {names}: stack runs of one dataset config")
         names = run.labels
