@@ -26,6 +26,7 @@ import dataclasses
 import json
 import os
 import sys
+from collections.abc import Callable
 
 import numpy as np
 from absl import app, flags
@@ -34,7 +35,7 @@ from tqdm.auto import tqdm
 
 from pyck_eval.commands import common_flags, inference_flags  # noqa: F401  (--data_dir, --tta, ...)
 from pyck_eval.photo_groups import GROUPINGS, observation_of
-from pyck_eval.trained_run import REFIT, TrainedRun, load_run
+from pyck_eval.trained_run import REFIT, load_run
 from pyck_train import feature_cache, litert
 from pyck_train.calibration import Calibration
 from pyck_train.month_prior import MonthPrior, months_of
@@ -61,6 +62,7 @@ flags.DEFINE_enum("out_of_class_score", "run", ["run", *SCORES], "Which out-of-c
 FLAGS = flags.FLAGS
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff")
 NOT_ADVICE = "These are look-alike scores, not advice on edibility: never eat a mushroom on a model's word."
+STREAM_CHUNK_BATCHES = 8  # per-image answers are printed every this many batches
 PLURALS = {"family": "families", "genus": "genera", "species": "species", "order": "orders", "class": "classes"}
 
 
@@ -100,11 +102,11 @@ def top_k(probabilities: np.ndarray, names: list[str], k: int) -> list[dict]:
     return [{"class": names[i], "probability": float(probabilities[i])} for i in order]
 
 
-def predict_files(model, files: list[str], batch_size: int) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """Probabilities per readable file and an error message per unreadable one; batches, with progress."""
+def predict_files(model, files: list[str], batch_size: int, bar: tqdm | None = None
+                  ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Outputs per readable file and an error message per unreadable one, in batches; `bar` counts the files."""
     probabilities, errors = {}, {}
-    for start in tqdm(range(0, len(files), batch_size), desc="predict", unit="batch",
-                      disable=len(files) <= batch_size):
+    for start in range(0, len(files), batch_size):
         batch, names = [], []
         for path in files[start:start + batch_size]:
             try:
@@ -115,6 +117,8 @@ def predict_files(model, files: list[str], batch_size: int) -> tuple[dict[str, n
         if batch:
             for path, row in zip(names, np.asarray(model.predict_on_batch(np.stack(batch)))):
                 probabilities[path] = row
+        if bar is not None:
+            bar.update(len(files[start:start + batch_size]))
     return probabilities, errors
 
 
@@ -122,61 +126,42 @@ def chosen_score() -> str | None:
     return None if FLAGS.out_of_class_score == "run" else FLAGS.out_of_class_score
 
 
-def image_probabilities(run: TrainedRun, files: list[str], check_out_of_class: bool
-                        ) -> tuple[dict[str, np.ndarray], dict[str, float], dict[str, str]]:
-    """Calibrated probabilities and (when checked) the out-of-class score per readable file; errors per unreadable.
-
-    Without TTA, one pass gives both: the probabilities are the softmax of the logits.
-    """
-    scores = {}
-    if check_out_of_class:
-        outputs, errors = predict_files(run.executable(feature_cache.logits_and_features_model(run.model),
-                                                       "logits_and_features"), files, FLAGS.batch_size)
-        for path, row in outputs.items():
-            logits, features = feature_cache.split_logits_and_features(row[None], len(run.labels))
-            scores[path] = float(run.calibration.outlyingness(logits.astype(np.float64), features, chosen_score())[0])
-            outputs[path] = softmax(logits[0].astype(np.float64))
-        probabilities = outputs
-    if not check_out_of_class or FLAGS.tta != "none":
-        probabilities, errors = predict_files(run.executable(with_tta(run.model, FLAGS.tta), f"tta_{FLAGS.tta}"),
-                                              files, FLAGS.batch_size)
-    if run.calibration and FLAGS.calibrated:
-        probabilities = {path: run.calibration.calibrated(row[None])[0] for path, row in probabilities.items()}
-    return probabilities, scores, errors
+Answerer = Callable[[list[str], "tqdm | None"], Answers]
 
 
-def verdict(mean: np.ndarray, score: float | None, answers: Answers) -> dict:
-    """The answer for one photo or observation: its top classes, or unsure / out of class with the closest ones."""
-    labels = answers.labels
-    if score is not None and answers.calibration.is_out_of_class(score, chosen_score()):
-        return {"verdict": "out_of_class", "out_of_class_score": score, "top": top_k(mean, labels, FLAGS.top_k)}
-    answer = {"out_of_class_score": score} if score is not None else {}
-    if mean.max() < FLAGS.min_confidence:
-        return {"verdict": "unsure", **answer, "top": top_k(mean, labels, max(3, FLAGS.top_k))}
-    return {"verdict": "answer", **answer, "top": top_k(mean, labels, FLAGS.top_k)}
-
-
-def describe(result: dict, known: str) -> str:
-    ranked = "  ".join(f"{t['class']} {t['probability']:.3f}" for t in result["top"])
-    if result["verdict"] == "out_of_class":
-        return f"not one of the {known} this model knows (closest: {ranked})"
-    if result["verdict"] == "unsure":
-        return f"unsure (top {len(result['top'])}: {ranked})"
-    return ranked
-
-
-def run_answers(files: list[str]) -> Answers:
+def model_answerer() -> tuple[Answerer, int]:
+    """Loads the run once; returns what answers a list of files, and how many passes over them it makes."""
     run = load_run(FLAGS.model_dir, FLAGS.data_dir, FLAGS.runtime)
     prior = run.month_prior() if FLAGS.metadata_prior == "month" else None
     check = FLAGS.out_of_class and run.calibration is not None
     if FLAGS.out_of_class and run.calibration is None:
         print(f"{FLAGS.model_dir} has no calibration.json (trained before pyck fitted one): no out-of-class check, "
               f"uncalibrated probabilities. {REFIT}", file=sys.stderr)
-    probabilities, outlyingness, errors = image_probabilities(run, files, check)
-    return Answers(run.labels, run.level, probabilities, errors, outlyingness, run.calibration, prior)
+    scorer = (run.executable(feature_cache.logits_and_features_model(run.model), "logits_and_features")
+              if check else None)
+    # Without TTA the scorer's logits give the probabilities too (their softmax): one pass.
+    classifier = (run.executable(with_tta(run.model, FLAGS.tta), f"tta_{FLAGS.tta}")
+                  if not check or FLAGS.tta != "none" else None)
+
+    def answer(files: list[str], bar: tqdm | None = None) -> Answers:
+        probabilities, scores = {}, {}
+        if scorer is not None:
+            outputs, errors = predict_files(scorer, files, FLAGS.batch_size, bar)
+            for path, row in outputs.items():
+                logits, features = feature_cache.split_logits_and_features(row[None].astype(np.float64),
+                                                                           len(run.labels))
+                scores[path] = float(run.calibration.outlyingness(logits, features, chosen_score())[0])
+                probabilities[path] = softmax(logits[0])
+        if classifier is not None:
+            probabilities, errors = predict_files(classifier, files, FLAGS.batch_size, bar)
+        if run.calibration and FLAGS.calibrated:
+            probabilities = {path: run.calibration.calibrated(row[None])[0] for path, row in probabilities.items()}
+        return Answers(run.labels, run.level, probabilities, errors, scores, run.calibration, prior)
+
+    return answer, (scorer is not None) + (classifier is not None)
 
 
-def export_answers(files: list[str]) -> Answers:
+def export_answerer() -> tuple[Answerer, int]:
     """An exported LiteRT model alone: its calibrated probabilities, no out-of-class check, no month prior."""
     if FLAGS.tta != "none" or FLAGS.metadata_prior != "none":
         raise app.UsageError("--tflite answers with the exported model alone: drop --tta and --metadata_prior")
@@ -187,21 +172,16 @@ def export_answers(files: list[str]) -> Answers:
         sys.exit(f"error: {err}")
     if metadata is None:
         sys.exit(f"error: {FLAGS.tflite} has no pyck metadata (labels): export it with `python -m pyck_eval export`")
-    probabilities, errors = predict_files(exported, files, FLAGS.batch_size)
-    return Answers(metadata["labels"], metadata.get("level", "class"), probabilities, errors)
+    labels, level = metadata["labels"], metadata.get("level", "class")
+
+    def answer(files: list[str], bar: tqdm | None = None) -> Answers:
+        return Answers(labels, level, *predict_files(exported, files, FLAGS.batch_size, bar))
+
+    return answer, 1
 
 
-def main(argv: list[str]) -> None:
-    if len(argv) < 2:
-        raise app.UsageError("give one or more image files or directories")
-    if FLAGS.group == "csv" and not FLAGS.observations_csv:
-        raise app.UsageError("--group=csv needs --observations_csv=FILE (columns file,observation)")
-    files = image_files(argv[1:])
-    try:
-        groups = observation_of(files, FLAGS.group, FLAGS.observations_csv)
-    except ValueError as err:
-        raise app.UsageError(str(err)) from None
-    answers = export_answers(files) if FLAGS.tflite else run_answers(files)
+def results_of(answers: Answers, files: list[str], groups: list[str]) -> list[dict]:
+    """One result per unreadable file, then one per readable image or per observation (mean of its photos)."""
     readable = [f for f in files if f in answers.probabilities]
     rows = np.array([answers.probabilities[f] for f in readable]).reshape(len(readable), len(answers.labels))
     if answers.prior is not None:
@@ -227,17 +207,63 @@ def main(argv: list[str]) -> None:
             results.append({"file": key, **answer})
         else:
             results.append({"observation": str(key), "files": members[key], **answer})
+    return results
+
+
+def verdict(mean: np.ndarray, score: float | None, answers: Answers) -> dict:
+    """The answer for one photo or observation: its top classes, or unsure / out of class with the closest ones."""
+    labels = answers.labels
+    if score is not None and answers.calibration.is_out_of_class(score, chosen_score()):
+        return {"verdict": "out_of_class", "out_of_class_score": score, "top": top_k(mean, labels, FLAGS.top_k)}
+    answer = {"out_of_class_score": score} if score is not None else {}
+    if mean.max() < FLAGS.min_confidence:
+        return {"verdict": "unsure", **answer, "top": top_k(mean, labels, max(3, FLAGS.top_k))}
+    return {"verdict": "answer", **answer, "top": top_k(mean, labels, FLAGS.top_k)}
+
+
+def describe(result: dict, known: str) -> str:
+    ranked = "  ".join(f"{t['class']} {t['probability']:.3f}" for t in result["top"])
+    if result["verdict"] == "out_of_class":
+        return f"not one of the {known} this model knows (closest: {ranked})"
+    if result["verdict"] == "unsure":
+        return f"unsure (top {len(result['top'])}: {ranked})"
+    return ranked
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) < 2:
+        raise app.UsageError("give one or more image files or directories")
+    if FLAGS.group == "csv" and not FLAGS.observations_csv:
+        raise app.UsageError("--group=csv needs --observations_csv=FILE (columns file,observation)")
+    files = image_files(argv[1:])
+    try:
+        groups = observation_of(files, FLAGS.group, FLAGS.observations_csv)
+    except ValueError as err:
+        raise app.UsageError(str(err)) from None
+    answer, passes = export_answerer() if FLAGS.tflite else model_answerer()
+    # One answer per image streams chunk by chunk; observations and the JSON document need every file first.
+    chunk = STREAM_CHUNK_BATCHES * FLAGS.batch_size if FLAGS.group == "none" and not FLAGS.json else len(files)
+    collected, failed = [], False
+    with tqdm(total=passes * len(files), desc="predict", unit="photo", disable=len(files) <= FLAGS.batch_size,
+              file=sys.stderr) as bar:
+        for start in range(0, len(files), chunk):
+            answers = answer(files[start:start + chunk], bar)
+            results = results_of(answers, files[start:start + chunk], groups[start:start + chunk])
+            failed = failed or bool(answers.errors)
+            if FLAGS.json:
+                collected += results
+                continue
+            known = f"{len(answers.labels)} {PLURALS.get(answers.level, answers.level)}"
+            for result in results:
+                if "error" in result:
+                    bar.write(f"error: {result['error']}", file=sys.stderr)
+                else:
+                    name = result.get("file") or f"{result['observation']} ({len(result['files'])} photos)"
+                    bar.write(f"{name}\t{describe(result, known)}", file=sys.stdout)
     if FLAGS.json:
-        print(json.dumps(results, indent=2))
+        print(json.dumps(collected, indent=2))
         print(NOT_ADVICE, file=sys.stderr)
     else:
-        known = f"{len(answers.labels)} {PLURALS.get(answers.level, answers.level)}"
-        for result in results:
-            if "error" in result:
-                print(f"error: {result['error']}", file=sys.stderr)
-                continue
-            name = result.get("file") or f"{result['observation']} ({len(result['files'])} photos)"
-            print(f"{name}\t{describe(result, known)}")
         print(NOT_ADVICE)
-    if answers.errors:
+    if failed:
         sys.exit(1)
