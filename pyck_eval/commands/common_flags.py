@@ -6,11 +6,13 @@ import os
 
 from absl import flags
 
+from pyck_train.litert import RUNTIMES
+
 flags.DEFINE_string("out_dir", None, "Folder for this command's outputs (created; an index.html is written there).")
 flags.DEFINE_string("data_dir", None, "TFDS data_dir (default: the one the model was trained with).")
 flags.DEFINE_integer("batch_size", 32, "Images per prediction batch.", lower_bound=1)
 flags.DEFINE_integer("seed", 0, "Seed of the scikit-learn / XGBoost / Optuna models.")
-flags.DEFINE_enum("runtime", "auto", ["auto", "keras", "litert"], "What runs the network: LiteRT (XNNPACK, several "
+flags.DEFINE_enum("runtime", "auto", list(RUNTIMES), "What runs the network: LiteRT (XNNPACK, several "
                   "times faster on CPU, same numbers), Keras, or auto (LiteRT without a GPU). The LiteRT conversion "
                   "is cached per model in PYCK_CACHE_DIR (default ~/.cache/pyck).")
 
