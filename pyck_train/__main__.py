@@ -1,24 +1,91 @@
-r"""Train a mushroom family classifier: `python -m pyck_train --flagfile=configs/quickstart.flags [--flag=...]`."""
+r"""Train a mushroom family classifier: `python -m pyck_train --flagfile=configs/quickstart.flags [--flag=...]`.
+
+Before any work: the dataset must be built in --data_dir, and a --model_dir holding an earlier
+run must have been trained with the same flags (then this run resumes it; `--overwrite` moves
+it aside). Mistakes end in one line on stderr (`--debug` shows the traceback); Ctrl-C exits 130
+and says which epoch to resume from.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import glob
 import json
 import os
+import sys
 
-from absl import app
+import keras
+from absl import app, flags
 
 from pyck_train import flags as train_flags
+from pyck_train import provenance
 from pyck_train.train import train
+
+FLAGS = flags.FLAGS
+
+
+class EpochInProgress(keras.callbacks.Callback):
+    """Remembers the epoch in progress (1-based), for the message of an interrupted run."""
+
+    def __init__(self):
+        super().__init__()
+        self.epoch = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch + 1
+
+
+def dataset_problem(dataset: str, data_dir: str | None) -> str | None:
+    """Why `dataset` cannot be read from `data_dir` (not built there), or None."""
+    import tensorflow_datasets as tfds
+
+    import pyck_tfds  # noqa: F401  (registers mushroom_observer)
+
+    name, _, config = dataset.partition("/")
+    root = data_dir or os.environ.get("TFDS_DATA_DIR") or tfds.core.constants.DATA_DIR
+    try:
+        if tfds.builder(dataset, data_dir=data_dir).is_prepared():
+            return None
+    except Exception:  # noqa: BLE001 (tfds raises several types for an unknown or unbuilt config)
+        pass
+    built = sorted({os.path.basename(os.path.dirname(os.path.dirname(p)))
+                    for p in glob.glob(os.path.join(root, name, "*", "*", "dataset_info.json"))})
+    return (f"{dataset} is not built in {root} (built there: {', '.join(built) or 'nothing'}); build it with "
+            f"`tfds build pyck_tfds/mushroom_observer --config={config or 'family7'} --manual_dir=DUMP "
+            f"--data_dir={root}`, or pass the --data_dir you built into")
+
+
+def fail(message: str, status: int = 2) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(status)
 
 
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     config = train_flags.config_from_flags()
+    new = provenance.as_flag_values(dataclasses.asdict(config))
+    defaults = provenance.as_flag_values({name: FLAGS[name].default for name in new if name in FLAGS})
+    problem = dataset_problem(config.dataset, config.data_dir)
+    if problem:
+        fail(problem)
+    try:
+        state = provenance.check_model_dir(config.model_dir, new, defaults, FLAGS.overwrite)
+    except provenance.RunDirectoryError as err:
+        fail(str(err))
+    if state != "new":
+        print(f"{config.model_dir}: {state}")
     os.makedirs(config.model_dir, exist_ok=True)
-    with open(os.path.join(config.model_dir, "flags.txt"), "w") as f:
+    with open(os.path.join(config.model_dir, provenance.FLAGS_FILE), "w") as f:
         f.write(config.to_flagfile())
-    metrics = train(config)
+    progress = EpochInProgress()
+    try:
+        metrics = train(config, extra_callbacks=[progress])
+    except KeyboardInterrupt:
+        if FLAGS.debug:
+            raise
+        where = f"in epoch {progress.epoch}" if progress.epoch else "before the first epoch"
+        fail(f"interrupted {where}; rerun the same command to resume", 130)
     print(json.dumps({s: metrics[s] for s in ("validation", "test")}, indent=2))
     print(f"outputs in {config.model_dir}")
 

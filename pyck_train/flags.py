@@ -92,6 +92,9 @@ flags.DEFINE_enum("runtime", "auto", list(RUNTIMES), "What runs the frozen base 
 
 # Outputs
 flags.DEFINE_string("model_dir", None, "Where flags, labels, checkpoints, models, logs and metrics go.")
+flags.DEFINE_bool("overwrite", False, "--model_dir holds a run trained with other flags: move it aside "
+                  "(<model_dir>.replaced-<time>) and start afresh, instead of stopping.")
+flags.DEFINE_bool("debug", False, "Show Python tracebacks instead of one-line errors (and on Ctrl-C).")
 
 
 @flags.validator("head", message="--head must be 'gap' or dense:UNITS / dropout:RATE layers, comma-separated")

@@ -1,9 +1,22 @@
 #!/usr/bin/env bash
 # End-to-end demo on a freshly generated sample dump; every step writes under OUT (default demo_out/).
+# A rerun replaces an earlier demo's OUT, recognised by its marker file; any other non-empty OUT is left alone.
 set -euo pipefail
 OUT=${1:-demo_out}
-rm -rf "$OUT"
+MARKER=".pyck_demo_output"
+if [ -e "$OUT" ] && [ ! -d "$OUT" ]; then
+  echo "error: $OUT is a file, not a folder: give the demo another output folder" >&2
+  exit 2
+fi
+if [ -d "$OUT" ] && [ -n "$(ls -A "$OUT")" ]; then
+  if [ ! -f "$OUT/$MARKER" ]; then
+    echo "error: $OUT holds files the demo did not write (no $MARKER): give the demo another output folder" >&2
+    exit 2
+  fi
+  rm -rf "$OUT"
+fi
 mkdir -p "$OUT"
+echo "written by tools/demo.sh; a rerun of the demo deletes this folder" > "$OUT/$MARKER"
 
 echo "== 1. Generate the sample dump (7 drawn families + the real dump's mess)"
 python -m tools.make_sample_dump --out "$OUT/sample_dump"

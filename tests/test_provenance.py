@@ -1,0 +1,123 @@
+"""A model directory describes its weights: reruns are checked before any work; mistakes end in one line."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from pyck_train import provenance
+from tests.conftest import BUILT_DATASET
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULTS = {"learning_rate": "0.001", "cache_features": "false", "tta": "none"}
+
+
+def write(path, text: str) -> str:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text)
+    return str(path)
+
+
+def test_flagfiles_are_read_back_with_booleans_and_defaults(tmp_path):
+    path = write(tmp_path / "flags.txt", "--learning_rate=1e-3\n--cache_features\n--nojit_compile\n# comment\n")
+    assert provenance.read_flagfile(path) == {"learning_rate": "1e-3", "cache_features": "true",
+                                              "jit_compile": "false"}
+    old = provenance.read_flagfile(path)
+    # 1e-3 == 0.001; a flag missing from the old file had its default; evaluation flags may differ.
+    assert provenance.differences(old, {"learning_rate": "0.001", "cache_features": "true", "jit_compile": "false",
+                                        "tta": "flip"}, DEFAULTS) == []
+    assert provenance.differences(old, {"learning_rate": "0.5", "cache_features": "true", "seed": "3"},
+                                  {"seed": "0"}) == [("jit_compile", "false", ""), ("learning_rate", "1e-3", "0.5"),
+                                                     ("seed", "0", "3")]
+
+
+def test_model_dir_decisions(tmp_path):
+    flags = {"learning_rate": "0.001", "epochs": "8"}
+    assert provenance.check_model_dir(str(tmp_path / "new"), flags, {}, overwrite=False) == "new"
+    run = tmp_path / "run"
+    write(run / "flags.txt", "--learning_rate=0.001\n--epochs=8\n")
+    assert provenance.check_model_dir(str(run), flags, {}, overwrite=False) == "resume"
+    with pytest.raises(provenance.RunDirectoryError, match=r"--epochs: 8 -> 2.*--overwrite"):
+        provenance.check_model_dir(str(run), {**flags, "epochs": "2"}, {}, overwrite=False)
+    assert open(run / "flags.txt").read() == "--learning_rate=0.001\n--epochs=8\n"  # nothing written
+    replaced = provenance.check_model_dir(str(run), {**flags, "epochs": "2"}, {}, overwrite=True)
+    moved = replaced.split("now in ")[1].rstrip(")")
+    assert not run.exists() and open(os.path.join(moved, "flags.txt")).read().startswith("--learning_rate")
+    foreign = tmp_path / "foreign"
+    write(foreign / "notes.txt", "mine")
+    with pytest.raises(provenance.RunDirectoryError, match="not a pyck_train run"):
+        provenance.check_model_dir(str(foreign), flags, {}, overwrite=False)
+    with pytest.raises(provenance.RunDirectoryError, match="is a file"):
+        provenance.check_model_dir(str(foreign / "notes.txt"), flags, {}, overwrite=False)
+
+
+def run_train(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pyck_train", "--flagfile=configs/quickstart.flags", *args],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600, **kwargs)
+
+
+def one_line_error(result: subprocess.CompletedProcess) -> str:
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert lines and lines[-1].startswith("error: "), result.stderr[-3000:]
+    return lines[-1]
+
+
+@pytest.mark.slow
+def test_bad_runs_stop_in_one_line_before_writing_anything(built_data_dir, tmp_path):
+    data = (f"--dataset={BUILT_DATASET}", f"--data_dir={built_data_dir}")
+    run = tmp_path / "run"
+    flagfile = write(run / "flags.txt", open(os.path.join(ROOT, "configs/quickstart.flags")).read().replace(
+        "--model_dir=runs/quickstart", f"--model_dir={run}") + f"--dataset={BUILT_DATASET}\n")
+    before = open(flagfile).read()
+    changed = run_train(*data, f"--model_dir={run}", "--learning_rate=0.5", "--epochs=1")
+    assert changed.returncode == 2
+    message = one_line_error(changed)
+    assert "--learning_rate: 0.001 -> 0.5" in message and "--epochs: 8 -> 1" in message
+    assert open(flagfile).read() == before and os.listdir(run) == ["flags.txt"]
+
+    unbuilt = run_train(f"--dataset={BUILT_DATASET}", f"--data_dir={tmp_path / 'empty'}",
+                        f"--model_dir={tmp_path / 'never'}")
+    assert unbuilt.returncode == 2 and "tfds build" in one_line_error(unbuilt)
+    assert not (tmp_path / "never").exists()
+    listed = run_train("--dataset=mushroom_observer/family7", f"--data_dir={built_data_dir}",
+                       f"--model_dir={tmp_path / 'never'}")
+    assert f"built there: {BUILT_DATASET.split('/')[1]}" in one_line_error(listed)
+
+    a_file = write(tmp_path / "model.txt", "keep me")
+    as_file = run_train(*data, f"--model_dir={a_file}")
+    assert as_file.returncode == 2 and "is a file" in one_line_error(as_file)
+    assert open(a_file).read() == "keep me"
+
+
+@pytest.mark.slow
+def test_ctrl_c_exits_130_and_says_how_to_resume(built_data_dir, tmp_path):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pyck_train", "--flagfile=configs/quickstart.flags", f"--dataset={BUILT_DATASET}",
+         f"--data_dir={built_data_dir}", f"--model_dir={tmp_path / 'run'}", "--nocache_features", "--epochs=50",
+         "--steps_per_epoch=1", "--batch_size=4", "--runtime=keras"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in process.stdout:
+        if line.startswith("Epoch 2/"):
+            process.send_signal(signal.SIGINT)
+            break
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 130
+    message = one_line_error(subprocess.CompletedProcess([], 130, "", stderr))
+    assert message.startswith("error: interrupted in epoch ") and message.endswith("rerun the same command to resume")
+
+
+def test_demo_never_deletes_a_folder_it_did_not_write(tmp_path):
+    foreign = tmp_path / "mine"
+    write(foreign / "thesis.tex", "years of work")
+    result = subprocess.run(["bash", "tools/demo.sh", str(foreign)], cwd=ROOT, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 2 and result.stderr.strip().splitlines() == [
+        f"error: {foreign} holds files the demo did not write (no .pyck_demo_output): give the demo another "
+        "output folder"]
+    assert open(foreign / "thesis.tex").read() == "years of work" and os.listdir(foreign) == ["thesis.tex"]
