@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-from absl import app
+from absl import app, flags
 
 COMMANDS = {
     "report": "metrics, confusion matrices, confused pairs and worst mistakes of a trained run",
@@ -30,13 +30,32 @@ def usage() -> str:
     return "\n".join(lines)
 
 
+flags.DEFINE_bool("debug", False, "Show Python tracebacks instead of one-line errors.")
+
+
+def one_line_errors(command_main):
+    """The command's main, with the mistakes a user makes (a missing run or file, Ctrl-C) as one line on stderr."""
+    def run(argv: list[str]) -> None:
+        try:
+            command_main(argv)
+        except (FileNotFoundError, KeyboardInterrupt) as err:
+            if flags.FLAGS.debug:
+                raise
+            interrupted = isinstance(err, KeyboardInterrupt)
+            print(f"error: {'interrupted' if interrupted else err}", file=sys.stderr)
+            sys.exit(130 if interrupted else 1)
+    return run
+
+
 def main() -> None:
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
+        if len(sys.argv) >= 2 and sys.argv[1] not in ("-h", "--help"):
+            print(f"error: unknown command {sys.argv[1]!r}\n", file=sys.stderr)
         print(usage(), file=sys.stderr)
         sys.exit(0 if len(sys.argv) >= 2 and sys.argv[1] in ("-h", "--help") else 2)
     command = importlib.import_module(f"pyck_eval.commands.{sys.argv[1]}")
     getattr(command, "prepare", lambda: None)()
-    app.run(command.main, argv=[f"pyck_eval {sys.argv[1]}", *sys.argv[2:]])
+    app.run(one_line_errors(command.main), argv=[f"pyck_eval {sys.argv[1]}", *sys.argv[2:]])
 
 
 if __name__ == "__main__":

@@ -63,10 +63,17 @@ class TrainedRun:
 
 def load_run(model_dir: str, data_dir: str | None = None, runtime: str = "keras") -> TrainedRun:
     """Reads model.keras, labels.txt and metrics.json; `data_dir` overrides the one training used."""
+    if not os.path.isdir(model_dir):
+        raise FileNotFoundError(f"--model_dir={model_dir} does not exist: give the folder of a "
+                                "`python -m pyck_train` run")
     missing = [name for name in ("model.keras", "labels.txt", "metrics.json")
                if not os.path.exists(os.path.join(model_dir, name))]
+    flagfile = os.path.join(model_dir, "flags.txt")
+    if missing and os.path.exists(flagfile):
+        raise FileNotFoundError(f"{model_dir} is an unfinished run (no {', '.join(missing)} yet): rerunning its "
+                                f"training command resumes it (`python -m pyck_train --flagfile={flagfile}`)")
     if missing:
-        raise FileNotFoundError(f"{model_dir} is not a finished pyck_train run (missing {', '.join(missing)}); "
+        raise FileNotFoundError(f"{model_dir} is not a pyck_train run (no flags.txt, {', '.join(missing)}); "
                                 "train one with `python -m pyck_train --flagfile=... --model_dir=...`")
     with open(os.path.join(model_dir, "metrics.json")) as f:
         metrics = json.load(f)

@@ -67,6 +67,28 @@ def sample_photos(sample_dump, genera: tuple[str, ...], count: int, exclude: boo
 def test_usage_lists_the_commands():
     result = run_eval()
     assert result.returncode == 2 and "gradcam" in result.stderr and "predict" in result.stderr
+    unknown = run_eval("reprot")
+    assert unknown.returncode == 2 and unknown.stderr.startswith("error: unknown command 'reprot'")
+
+
+def last_line(result: subprocess.CompletedProcess) -> str:
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    return result.stderr.strip().splitlines()[-1]
+
+
+def test_a_missing_or_unfinished_run_is_one_line(tmp_path):
+    missing = run_eval("report", f"--model_dir={tmp_path / 'nope'}")
+    assert missing.returncode == 1
+    assert last_line(missing) == f"error: --model_dir={tmp_path / 'nope'} does not exist: give the folder of a " \
+                                 "`python -m pyck_train` run"
+    unfinished = tmp_path / "unfinished"
+    unfinished.mkdir()
+    (unfinished / "flags.txt").write_text("--epochs=8\n")
+    result = run_eval("predict", f"--model_dir={unfinished}", str(tmp_path))
+    assert result.returncode == 1
+    assert "is an unfinished run" in last_line(result) and "resumes it" in last_line(result)
+    shown = run_eval("report", f"--model_dir={tmp_path / 'nope'}", "--debug")
+    assert shown.returncode == 1 and "Traceback" in shown.stderr
 
 
 def test_report_agrees_with_the_trainer_and_writes_figures(runs, tmp_path):
