@@ -51,3 +51,17 @@ def worst_mistakes(labels: np.ndarray, probabilities: np.ndarray, top: int = 16)
     wrong = np.flatnonzero(predicted != labels)
     confidence = probabilities[wrong, predicted[wrong]]
     return wrong[np.argsort(-confidence, kind="stable")][:top]
+
+
+def headline_table(result: dict, levels: list[str]) -> pd.DataFrame:
+    """One row per level (per image, per observation, ...): counts as integers, scores as fractions."""
+    table = pd.DataFrame({level: {k: v for k, v in result[level].items() if k != "per_class"}
+                          for level in levels}).T
+    return table.astype({"examples": int})
+
+
+def per_class_table(report: dict, names: list[str]) -> pd.DataFrame:
+    """scikit-learn's report per class and its averages; support as an integer count (its accuracy row is left out:
+    the headline has it)."""
+    table = pd.DataFrame({name: report[name] for name in [*names, "macro avg", "weighted avg"] if name in report}).T
+    return table.astype({"support": int})

@@ -32,7 +32,7 @@ import pandas as pd
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from pyck_train import curves, feature_cache, litert, optimization, scores
+from pyck_train import curves, feature_cache, litert, optimization, run_index, scores
 from pyck_train.augmentation import batch_augmenter
 from pyck_train.calibration import Calibration
 from pyck_train.input_pipeline import load_split, make_pipeline, read_columns
@@ -371,4 +371,5 @@ def train(config: TrainConfig, extra_callbacks: list[keras.callbacks.Callback] =
     with open(os.path.join(config.model_dir, "metrics.json"), "w") as f:
         json.dump(metrics, f, indent=2)
     _export(model, config, calibration)
+    run_index.write_run_index(config.model_dir)
     return metrics

@@ -171,3 +171,17 @@ def test_photos_group_into_observations_by_folder_or_csv(tmp_path):
     csv.write_text("file,observation\na/1.jpg,x\n")
     with pytest.raises(ValueError, match=r"no observation for .*2\.jpg \(and 1 more"):
         observation_of(files, "csv", str(csv))
+
+
+def test_report_tables_show_counts_as_integers_and_leave_out_the_accuracy_row(tmp_path):
+    from pyck_eval.index_page import write_index
+
+    labels, probabilities = np.array([0, 0, 1, 1, 1]), np.eye(2)[[0, 1, 1, 1, 1]]
+    result = {"per_image": cm.summary(labels, probabilities, ["a", "b"])}
+    per_class = cm.per_class_table(result["per_image"]["per_class"], ["a", "b"])
+    assert per_class.index.tolist() == ["a", "b", "macro avg", "weighted avg"]
+    assert per_class["support"].tolist() == [2, 3, 5, 5] and per_class["support"].dtype == int
+    headline = cm.headline_table(result, ["per_image"])
+    assert headline.loc["per_image", "examples"] == 5 and headline["examples"].dtype == int
+    page = open(write_index(str(tmp_path), "t", [("h", headline), ("p", per_class)])).read()
+    assert "<td>5</td>" in page and "5.0000" not in page and "<td>0.8000</td>" in page

@@ -121,3 +121,20 @@ def test_demo_never_deletes_a_folder_it_did_not_write(tmp_path):
         f"error: {foreign} holds files the demo did not write (no .pyck_demo_output): give the demo another "
         "output folder"]
     assert open(foreign / "thesis.tex").read() == "years of work" and os.listdir(foreign) == ["thesis.tex"]
+
+
+def test_the_run_index_links_what_the_run_and_its_evaluations_wrote(tmp_path):
+    from pyck_train.run_index import find_run, write_run_index
+
+    run = tmp_path / "run"
+    write(run / "flags.txt", "--epochs=8\n")
+    write(run / "metrics.json", '{"dataset": "d", "backbone": "b", "strategy": "frozen", '
+                                '"test": {"accuracy": 0.5, "examples": 4}}')
+    write(run / "report_test" / "index.html", "<html>")
+    write(run / "features" / "svc" / "index.html", "<html>")
+    assert find_run(str(run / "features" / "svc")) == str(run) and find_run(str(tmp_path)) is None
+    page = open(write_run_index(str(run))).read()
+    for link in ("flags.txt", "metrics.json", "report_test/index.html", "features/svc/index.html"):
+        assert f"href='{link}'" in page
+    assert "training_curves.png" not in page  # only what is there
+    assert f"tensorboard --logdir {run / 'logs'}" in page and "test: accuracy 0.500 on 4 images" in page

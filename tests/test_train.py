@@ -56,7 +56,9 @@ def test_freeze_then_finetune_writes_every_output(data_dir, tmp_path):
     metrics = train(small_config(data_dir, model_dir, strategy="freeze_then_finetune"))
     names = set(os.listdir(model_dir))
     assert {"labels.txt", "metrics.json", "model.keras", "saved_model", "training_curves.png", "logs",
-            "history_0_head.csv", "history_1_finetune.csv", "calibration.json", "calibration_mahalanobis.npz"} <= names
+            "history_0_head.csv", "history_1_finetune.csv", "calibration.json", "calibration_mahalanobis.npz",
+            "index.html"} <= names
+    assert "href='training_curves.png'" in open(os.path.join(model_dir, "index.html")).read()
     assert set(os.listdir(os.path.join(model_dir, "checkpoints"))) == {"best_0_head.weights.h5",
                                                                      "best_1_finetune.weights.h5"}
     assert open(os.path.join(model_dir, "labels.txt")).read().split("\n")[:7] == metrics["labels"]

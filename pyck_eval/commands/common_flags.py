@@ -7,6 +7,7 @@ import os
 from absl import flags
 
 from pyck_train.litert import RUNTIMES
+from pyck_train.run_index import find_run, write_run_index
 
 flags.DEFINE_string("out_dir", None, "Folder for this command's outputs (created; an index.html is written there).")
 flags.DEFINE_string("data_dir", None, "TFDS data_dir (default: the one the model was trained with).")
@@ -26,4 +27,8 @@ def out_dir(default: str) -> str:
 
 
 def done(index_path: str) -> None:
+    """Says where the outputs are; inside a model_dir, its top index.html is written again to list them."""
     print(f"outputs in {os.path.dirname(index_path)}  (open {index_path})")
+    model_dir = find_run(os.path.dirname(index_path))
+    if model_dir:
+        write_run_index(model_dir)

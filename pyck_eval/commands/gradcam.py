@@ -61,7 +61,7 @@ def main(argv: list[str]) -> None:
     cam = GradCam(run.model, run.backbone, FLAGS.layer)
     method = "Grad-CAM++" if FLAGS.plus else "Grad-CAM"
     out = common_flags.out_dir(os.path.join(FLAGS.model_dir, "gradcam"))
-    names, sections = run.labels, []
+    names, sections, level = run.labels, [], run.level
     if FLAGS.split:
         items = first_per_class(run, FLAGS.split, FLAGS.per_class)
         images = np.stack([prepare_image(image).numpy() for image, _, _ in items])
@@ -79,8 +79,8 @@ def main(argv: list[str]) -> None:
              for i, ((_, label, image_id), p) in enumerate(zip(items, predicted))],
             os.path.join(out, grid), columns=FLAGS.per_class,
             colors=["green" if p == label else "red" for (_, label, _), p in zip(items, predicted)],
-            suptitle=f"{method} of {cam.layer} for the predicted family (green: right, red: wrong)")
-        sections.append((f"{method}, {FLAGS.per_class} {FLAGS.split} images per family", grid))
+            suptitle=f"{method} of {cam.layer} for the predicted {level} (green: right, red: wrong)")
+        sections.append((f"{method}, {FLAGS.per_class} {FLAGS.split} images per {level}", grid))
         sources = [(images[0], f"id {items[0][2]} ({names[items[0][1]]})", f"id_{items[0][2]}")]
     else:
         sources = []
@@ -90,6 +90,6 @@ def main(argv: list[str]) -> None:
     for image, title, stem in sources:
         name = f"{stem}_all_classes.png"
         all_classes_png(cam, image, names, title, os.path.join(out, name), FLAGS.plus)
-        sections.append((f"{method} of every family for {title}", name))
+        sections.append((f"{method} of every {level} for {title}", name))
     common_flags.done(write_index(out, f"{method}: {FLAGS.model_dir} ({run.backbone}, layer {cam.layer})",
                                   sections))

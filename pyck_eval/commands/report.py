@@ -257,18 +257,20 @@ def main(argv: list[str]) -> None:
             os.path.join(out, "worst_mistakes.png"), colors=["red"] * len(worst),
             suptitle="Most confident mistakes (true -> predicted)")
         sections.append(("Most confident mistakes", "worst_mistakes.png"))
+    elif not (predicted != labels).any():
+        sections.append(("Most confident mistakes", f"No mistakes: every {FLAGS.split} photo is right."))
 
-    headline = pd.DataFrame({level: {k: v for k, v in result[level].items() if k != "per_class"}
-                             for level in levels})
-    per_class = pd.DataFrame(result["per_image"]["per_class"]).T
+    headline = cm.headline_table(result, levels)
+    per_class = cm.per_class_table(result["per_image"]["per_class"], names)
+    no_confusion = f"No mistakes: no {run.level} was taken for another on {FLAGS.split}."
     index = write_index(out, f"{run.dataset} {FLAGS.split}: {os.path.basename(os.path.normpath(FLAGS.model_dir))}", [
         ("Accuracy per image and per observation (mean of its images' probabilities)", headline),
         (f"Per {run.level} (per image)", per_class),
         ("Confusion matrix", "confusion_matrix.png"),
-        ("Most confused pairs", confused),
+        ("Most confused pairs", confused if len(confused) else no_confusion),
         *sections, *calibration_sections, *abstention_sections, *ood_sections,
     ])
-    print(headline.to_string())
+    print(headline.to_string(float_format=lambda v: f"{v:.4f}"))
     for heading, content in (*calibration_sections, *abstention_sections, *ood_sections):
         if isinstance(content, pd.DataFrame):
             print(f"{heading}:\n{content.to_string(float_format=lambda v: f'{v:.3f}')}")
