@@ -15,6 +15,7 @@ from pyck_tfds.dump import DumpError, load_dump
 
 flags.DEFINE_bool("json", False, "Print one JSON object instead of the text report.")
 flags.DEFINE_bool("progress", True, "Show a progress bar while image headers are read.")
+flags.adopt_module_key_flags(dump_flags)  # --help lists the filter flags too
 
 
 def main(argv: list[str]) -> None:

@@ -138,3 +138,22 @@ def test_the_run_index_links_what_the_run_and_its_evaluations_wrote(tmp_path):
         assert f"href='{link}'" in page
     assert "training_curves.png" not in page  # only what is there
     assert f"tensorboard --logdir {run / 'logs'}" in page and "test: accuracy 0.500 on 4 images" in page
+
+
+def test_the_dump_reader_and_inspect_start_without_tensorflow():
+    script = ("import sys, pyck_tfds.inspect, pyck_tfds.dump; "
+              "print(sorted(m for m in ('tensorflow', 'tensorflow_datasets', 'keras') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout.strip() == "[]", result.stderr[-2000:]
+    helped = subprocess.run([sys.executable, "-m", "pyck_tfds.inspect", "--help"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=120)
+    assert all(f"--{name}" in helped.stdout for name in ("level", "min_per_class", "classes", "json"))
+
+
+@pytest.mark.parametrize("order", ["tfds first", "pyck_tfds first"])
+def test_import_pyck_tfds_registers_the_builder_in_either_order(order):
+    imports = ["import tensorflow_datasets as tfds", "import pyck_tfds"]
+    script = "; ".join(imports if order == "tfds first" else imports[::-1]) + (
+        "; print('mushroom_observer' in tfds.list_builders(with_community_datasets=False))")
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and result.stdout.strip().endswith("True"), result.stderr[-2000:]
