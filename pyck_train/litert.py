@@ -17,6 +17,7 @@ import contextlib
 import hashlib
 import io
 import json
+import logging
 import os
 from collections.abc import Callable, Iterable
 
@@ -52,8 +53,13 @@ def convert(model, quantize: str = "none", representative: Callable[[], Iterable
             raise ValueError("int8 quantization needs representative images to calibrate the activations")
         converter.representative_dataset = lambda: ([batch] for batch in representative())
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    with contextlib.redirect_stdout(io.StringIO()):  # Keras prints the SavedModel it exports on the way
-        content = converter.convert()
+    tf_logger, level = logging.getLogger("tensorflow"), logging.getLogger("tensorflow").level
+    tf_logger.setLevel(logging.ERROR)  # "Assets written to ..." of the SavedModel the converter goes through
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # Keras prints that SavedModel's signatures
+            content = converter.convert()
+    finally:
+        tf_logger.setLevel(level)
     return with_metadata(content, metadata) if metadata is not None else content
 
 
