@@ -30,6 +30,7 @@ def usage() -> str:
     return "\n".join(lines)
 
 
+SHARED_FLAG_MODULES = ("common_flags", "inference_flags")
 flags.DEFINE_bool("debug", False, "Show Python tracebacks instead of one-line errors.")
 
 
@@ -55,6 +56,10 @@ def main() -> None:
         sys.exit(0 if len(sys.argv) >= 2 and sys.argv[1] in ("-h", "--help") else 2)
     command = importlib.import_module(f"pyck_eval.commands.{sys.argv[1]}")
     getattr(command, "prepare", lambda: None)()
+    for module in (command, *(sys.modules.get(f"pyck_eval.commands.{name}") for name in SHARED_FLAG_MODULES)):
+        if module is not None:
+            flags.adopt_module_key_flags(module)  # --help lists the command's flags, not only "Try --helpfull"
+    sys.modules["__main__"].__doc__ = command.__doc__  # and starts with the command's own usage
     app.run(one_line_errors(command.main), argv=[f"pyck_eval {sys.argv[1]}", *sys.argv[2:]])
 
 

@@ -22,6 +22,7 @@ from pyck_train import provenance
 from pyck_train.train import train
 
 FLAGS = flags.FLAGS
+flags.adopt_module_key_flags(train_flags)  # --help lists every training flag, not only "Try --helpfull"
 
 
 class EpochInProgress(keras.callbacks.Callback):

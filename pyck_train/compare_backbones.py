@@ -26,6 +26,7 @@ from pyck_train import flags as train_flags
 from pyck_train.backbones.registry import available_backbones
 from pyck_train.train import TrainConfig, train
 
+flags.adopt_module_key_flags(train_flags)  # --help lists the trainer's flags too
 flags.DEFINE_list("backbones", None, "Backbones to compare, comma-separated.")
 FLAGS = flags.FLAGS
 

@@ -23,6 +23,7 @@ from pyck_train import flags as train_flags
 from pyck_train.backbones.registry import available_backbones
 from pyck_train.tuning import make_storage, run_study, write_reports
 
+flags.adopt_module_key_flags(train_flags)  # --help lists the trainer's flags too
 flags.DEFINE_integer("n_trials", 20, "Finished (complete or pruned) trials the study should have.", lower_bound=1)
 flags.DEFINE_string("storage", None, "Optuna storage URL (default: sqlite:///<model_dir>/optuna.db).")
 flags.DEFINE_string("study_name", "pyck", "Study name inside --storage.")

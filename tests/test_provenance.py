@@ -157,3 +157,15 @@ def test_import_pyck_tfds_registers_the_builder_in_either_order(order):
         "; print('mushroom_observer' in tfds.list_builders(with_community_datasets=False))")
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0 and result.stdout.strip().endswith("True"), result.stderr[-2000:]
+
+
+@pytest.mark.parametrize("command,expected", [
+    (["pyck_train"], ["--learning_rate", "--overwrite", "--backbone", "--runtime"]),
+    (["pyck_eval", "predict"], ["--model_dir", "--tflite", "--min_confidence", "--runtime", "--tta"]),
+    (["pyck_eval", "report"], ["--ood_from", "--target_accuracy", "--split", "--batch_size"]),
+])
+def test_help_lists_the_commands_own_flags(command, expected):
+    result = subprocess.run([sys.executable, "-m", *command, "--help"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=300)
+    listed = result.stdout + result.stderr
+    assert "Try --helpfull" in listed and all(flag in listed for flag in expected), listed[-3000:]
