@@ -12,6 +12,8 @@ import sys
 
 from absl import app, flags
 
+from pyck_tfds.console import quiet_python_logs
+
 COMMANDS = {
     "report": "metrics, confusion matrices, confused pairs and worst mistakes of a trained run",
     "features": "pooled CNN features of every split, cached as .npz",
@@ -37,6 +39,7 @@ flags.DEFINE_bool("debug", False, "Show Python tracebacks instead of one-line er
 def one_line_errors(command_main):
     """The command's main, with the mistakes a user makes (a missing run or file, Ctrl-C) as one line on stderr."""
     def run(argv: list[str]) -> None:
+        quiet_python_logs()
         try:
             command_main(argv)
         except (FileNotFoundError, KeyboardInterrupt) as err:

@@ -17,6 +17,7 @@ import sys
 import keras
 from absl import app, flags
 
+from pyck_tfds.console import quiet_python_logs
 from pyck_train import flags as train_flags
 from pyck_train import provenance
 from pyck_train.train import train
@@ -64,6 +65,7 @@ def fail(message: str, status: int = 2) -> None:
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    quiet_python_logs()
     config = train_flags.config_from_flags()
     new = provenance.as_flag_values(dataclasses.asdict(config))
     defaults = provenance.as_flag_values({name: FLAGS[name].default for name in new if name in FLAGS})

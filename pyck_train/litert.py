@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
+from pyck_tfds.console import silenced_stderr
+
 METADATA_NAME = "pyck"
 QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
 RUNTIMES = ("auto", "keras", "litert")
@@ -127,7 +129,9 @@ class LiteRTModel:
         images = np.asarray(images, np.float32)
         if self._batch != len(images):
             self.interpreter.resize_tensor_input(self._input["index"], images.shape)
-            self.interpreter.allocate_tensors()
+            # The first allocation prints "INFO: Created TensorFlow Lite XNNPACK delegate" from C++.
+            with silenced_stderr() if self._batch is None else contextlib.nullcontext():
+                self.interpreter.allocate_tensors()
             self._batch = len(images)
         self.interpreter.set_tensor(self._input["index"], images)
         self.interpreter.invoke()
