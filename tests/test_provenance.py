@@ -11,16 +11,10 @@ import pytest
 
 from pyck_train import provenance
 from tests.conftest import BUILT_DATASET
+from tests.conftest import write_text as write
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULTS = {"learning_rate": "0.001", "cache_features": "false", "tta": "none"}
-
-
-def write(path, text: str) -> str:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        f.write(text)
-    return str(path)
 
 
 def test_flagfiles_are_read_back_with_booleans_and_defaults(tmp_path):
