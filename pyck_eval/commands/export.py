@@ -49,9 +49,7 @@ def main(argv: list[str]) -> None:
     print(f"converting to LiteRT ({FLAGS.quantize})...")
     content = litert_export.export(run, FLAGS.quantize, FLAGS.calibration_images)
     path = os.path.join(out, f"model_{FLAGS.quantize}.tflite")
-    with open(path + ".partial", "wb") as f:
-        f.write(content)
-    os.replace(path + ".partial", path)  # never a half-written export
+    litert.write_atomically(path, content)
 
     batches = litert_export.preloaded(run, "test", FLAGS.parity_images, FLAGS.batch_size)
     labels = np.concatenate([y for _, y in batches])
