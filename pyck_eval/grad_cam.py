@@ -12,10 +12,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from pyck_train.backbones.registry import get_backbone_spec
-from pyck_train.model import BACKBONE_LAYER, backbone_of, layers_after
-
-SOFTMAX_LAYER = "probabilities"
+from pyck_train.modeling.backbones.registry import get_backbone_spec
+from pyck_train.modeling.classifier import BACKBONE_LAYER, backbone_of, layers_after
+from pyck_train.modeling.heads import PROBABILITIES_LAYER
 
 
 class GradCam:
@@ -34,7 +33,7 @@ class GradCam:
                              ) from None
         self.layer = layer
         self.conv_and_base = keras.Model(base.inputs, [conv.output, base.output], name="grad_cam_base")
-        self.head = [lay for lay in layers_after(classifier, BACKBONE_LAYER) if lay.name != SOFTMAX_LAYER]
+        self.head = [lay for lay in layers_after(classifier, BACKBONE_LAYER) if lay.name != PROBABILITIES_LAYER]
 
     def conv_map_and_logits(self, images: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         conv, x = self.conv_and_base(images, training=False)

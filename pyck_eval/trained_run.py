@@ -15,12 +15,12 @@ import tensorflow_datasets as tfds
 
 import pyck_tfds  # noqa: F401  (registers mushroom_observer)
 from pyck_tfds.mushroom_observer.mushroom_observer_dataset_builder import REPORT_FILE
-from pyck_train import feature_cache, litert
-from pyck_train.calibration import Calibration
-from pyck_train.month_prior import FILE_NAME as MONTH_PRIOR_FILE
-from pyck_train.month_prior import MonthPrior
-from pyck_train.preprocessing import prepare_image
-from pyck_train.test_time_augmentation import with_tta
+from pyck_train.modeling import feature_extraction, litert
+from pyck_train.modeling import run_directory as names
+from pyck_train.modeling.calibration import Calibration
+from pyck_train.modeling.image_preprocessing import prepare_image
+from pyck_train.modeling.month_prior import MonthPrior
+from pyck_train.modeling.test_time_augmentation import with_tta
 
 METADATA_COLUMNS = ("image_id", "observation_id", "date")
 REFIT = ("To fit one, rerun its training command (`python -m pyck_train --flagfile=MODEL_DIR/flags.txt`): "
@@ -36,11 +36,11 @@ class TrainedRun:
     data_dir: str | None
     backbone: str
     calibration: Calibration | None  # None for a run trained before pyck fitted one
-    runtime: str = "keras"  # what runs the frozen network: keras, litert or auto (`pyck_train.litert`)
+    runtime: str = "keras"  # what runs the frozen network: keras, litert or auto (`pyck_train.modeling.litert`)
 
     def executable(self, model: keras.Model, variant: str):
         """`model` (built from this run's model) as the runtime runs it; LiteRT conversions are cached by variant."""
-        return litert.runnable(model, self.runtime, os.path.join(self.model_dir, "model.keras"), variant)
+        return litert.runnable(model, self.runtime, os.path.join(self.model_dir, names.MODEL), variant)
 
     @property
     def level(self) -> str:
@@ -54,7 +54,7 @@ class TrainedRun:
 
     def month_prior(self) -> MonthPrior:
         """The p(class | month) the trainer fitted on the training split; an error says why when there is none."""
-        path = os.path.join(self.model_dir, MONTH_PRIOR_FILE)
+        path = os.path.join(self.model_dir, names.MONTH_PRIOR)
         if not os.path.exists(path):
             raise FileNotFoundError(f"{path} does not exist: the training images of this run had no dates, so it has "
                                     "no month prior (drop --metadata_prior=month)")
@@ -66,20 +66,20 @@ def load_run(model_dir: str, data_dir: str | None = None, runtime: str = "keras"
     if not os.path.isdir(model_dir):
         raise FileNotFoundError(f"--model_dir={model_dir} does not exist: give the folder of a "
                                 "`python -m pyck_train` run")
-    missing = [name for name in ("model.keras", "labels.txt", "metrics.json")
+    missing = [name for name in (names.MODEL, names.LABELS, names.METRICS)
                if not os.path.exists(os.path.join(model_dir, name))]
-    flagfile = os.path.join(model_dir, "flags.txt")
+    flagfile = os.path.join(model_dir, names.FLAGS)
     if missing and os.path.exists(flagfile):
         raise FileNotFoundError(f"{model_dir} is an unfinished run (no {', '.join(missing)} yet): rerunning its "
                                 f"training command resumes it (`python -m pyck_train --flagfile={flagfile}`)")
     if missing:
-        raise FileNotFoundError(f"{model_dir} is not a pyck_train run (no flags.txt, {', '.join(missing)}); "
+        raise FileNotFoundError(f"{model_dir} is not a pyck_train run (no {names.FLAGS}, {', '.join(missing)}); "
                                 "train one with `python -m pyck_train --flagfile=... --model_dir=...`")
-    with open(os.path.join(model_dir, "metrics.json")) as f:
+    with open(os.path.join(model_dir, names.METRICS)) as f:
         metrics = json.load(f)
-    with open(os.path.join(model_dir, "labels.txt")) as f:
+    with open(os.path.join(model_dir, names.LABELS)) as f:
         labels = [line for line in f.read().splitlines() if line]
-    model = keras.models.load_model(os.path.join(model_dir, "model.keras"), compile=False)
+    model = keras.models.load_model(os.path.join(model_dir, names.MODEL), compile=False)
     return TrainedRun(model_dir, model, labels, metrics["dataset"], data_dir or metrics["data_dir"],
                       metrics["backbone"], Calibration.load(model_dir, labels), runtime)
 
@@ -97,9 +97,10 @@ def split_examples(run: TrainedRun, split: str, dataset: str | None = None) -> t
 
 def split_batches(run: TrainedRun, split: str, batch_size: int = 32, dataset: str | None = None) -> tf.data.Dataset:
     """Batches of (uint8 images via the shared `prepare_image`, labels, metadata)."""
+    size = run.model.input_shape[1:3]  # the model's own input size
     return (split_examples(run, split, dataset)
-            .map(lambda image, label, meta: (prepare_image(image), label, meta), num_parallel_calls=tf.data.AUTOTUNE,
-                 deterministic=True)
+            .map(lambda image, label, meta: (prepare_image(image, size), label, meta),
+                 num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
             .batch(batch_size).prefetch(tf.data.AUTOTUNE))
 
 
@@ -107,9 +108,9 @@ def predict_split(run: TrainedRun, split: str, batch_size: int = 32, tta: str = 
                   ) -> tuple[pd.DataFrame, np.ndarray]:
     """One row per image (image_id, observation_id, date, label) and the (n, classes) probabilities, in split order.
 
-    `tta` averages the probabilities over test-time views (`pyck_train.test_time_augmentation`).
+    `tta` averages the probabilities over test-time views (`pyck_train.modeling.test_time_augmentation`).
     """
-    probabilities, labels, meta = feature_cache.predict_batches(
+    probabilities, labels, meta = feature_extraction.predict_batches(
         run.executable(with_tta(run.model, tta), f"tta_{tta}"), split_batches(run, split, batch_size),
         f"predict {split}")
     if not len(labels):
@@ -120,11 +121,11 @@ def predict_split(run: TrainedRun, split: str, batch_size: int = 32, tta: str = 
 def predict_logits_and_features(run: TrainedRun, split: str, batch_size: int = 32, dataset: str | None = None
                                 ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """Rows as `predict_split`, the logits and the pooled features: what the out-of-class scores read."""
-    outputs, labels, meta = feature_cache.predict_batches(
-        run.executable(feature_cache.logits_and_features_model(run.model), "logits_and_features"),
+    outputs, labels, meta = feature_extraction.predict_batches(
+        run.executable(feature_extraction.logits_and_features_model(run.model), "logits_and_features"),
         split_batches(run, split, batch_size, dataset),
         f"logits and features {dataset or run.dataset} {split}")
-    logits, features = feature_cache.split_logits_and_features(outputs, len(run.labels))
+    logits, features = feature_extraction.split_logits_and_features(outputs, len(run.labels))
     return pd.DataFrame({"label": labels, **meta}), logits.astype(np.float64), features
 
 

@@ -1,20 +1,38 @@
-"""absl flags that describe a `DumpFilter`: one definition for every command that reads a dump."""
+"""absl flags that describe a `DumpFilter`, generated from `FilterOptions`' fields (defaults and help)."""
 
 from __future__ import annotations
 
+import dataclasses
+import typing
+
 from absl import flags
 
-from pyck_tfds.dump import LEVELS, DumpFilter, parse_resolutions
+from pyck_tfds.dump import DumpFilter, FilterOptions, parse_resolutions
 
-flags.DEFINE_enum("level", "family", list(LEVELS), "Taxonomic rank whose name is the class label.")
-flags.DEFINE_string("resolution", "320x240", "WIDTHxHEIGHT[,WIDTHxHEIGHT...] of the images to keep, or 'any'.")
-flags.DEFINE_float("min_confidence", 90.0, "Keep records whose GBIF match confidence is strictly above this.")
-flags.DEFINE_integer("min_per_class", 4000, "Keep classes with at least this many images (the study: 4000).",
-                     lower_bound=1)
-flags.DEFINE_integer("max_classes", None, "Keep only the N largest classes left after --min_per_class.",
-                     lower_bound=2)
-flags.DEFINE_list("classes", None, "Explicit comma-separated class list; overrides --min_per_class.")
-flags.DEFINE_list("formats", ["JPEG"], "Image formats (PIL names) to keep.")
+
+def _define(field: dataclasses.Field, kind) -> None:
+    meta, default = field.metadata, field.default
+    if meta["choices"]:
+        flags.DEFINE_enum(field.name, default, list(meta["choices"]), meta["help"])
+    elif kind is int:
+        flags.DEFINE_integer(field.name, default, meta["help"], lower_bound=meta["lower"])
+    elif kind is float:
+        flags.DEFINE_float(field.name, default, meta["help"])
+    elif typing.get_origin(kind) is tuple:
+        flags.DEFINE_list(field.name, list(default) if default else None, meta["help"])
+    else:
+        flags.DEFINE_string(field.name, default, meta["help"])
+
+
+def _kind(annotation):
+    """The flag's type: `int | None` is int, `tuple[str, ...] | None` is tuple[str, ...]."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    return args[0] if typing.get_origin(annotation) in (typing.Union, type(int | None)) else annotation
+
+
+_HINTS = typing.get_type_hints(FilterOptions)
+for _field in dataclasses.fields(FilterOptions):
+    _define(_field, _kind(_HINTS[_field.name]))
 flags.DEFINE_integer("seed", 0, "Seed of the grouped, stratified train/validation/test split.")
 
 
@@ -27,10 +45,11 @@ def _valid_resolution(value: str) -> bool:
     return True
 
 
-def dump_filter_from_flags() -> DumpFilter:
+def filter_options_from_flags() -> FilterOptions:
     values = flags.FLAGS
-    return DumpFilter.from_options(
-        level=values.level, resolution=values.resolution, min_confidence=values.min_confidence,
-        min_per_class=values.min_per_class, max_classes=values.max_classes, classes=values.classes,
-        formats=values.formats,
-    )
+    options = {field.name: getattr(values, field.name) for field in dataclasses.fields(FilterOptions)}
+    return FilterOptions(**{name: tuple(v) if isinstance(v, list) else v for name, v in options.items()})
+
+
+def dump_filter_from_flags() -> DumpFilter:
+    return filter_options_from_flags().dump_filter()

@@ -9,32 +9,33 @@ and says which epoch to resume from.
 from __future__ import annotations
 
 import dataclasses
-import glob
 import json
 import os
 import sys
 
-import keras
 from absl import app, flags
 
+from pyck_tfds.built_datasets import not_built_message
 from pyck_tfds.console import quiet_python_logs
 from pyck_train import flags as train_flags
 from pyck_train import provenance
-from pyck_train.train import train
 
 FLAGS = flags.FLAGS
 flags.adopt_module_key_flags(train_flags)  # --help lists every training flag, not only "Try --helpfull"
+# TensorFlow is imported only once the flags are valid: --help and usage errors answer in about a second.
 
 
-class EpochInProgress(keras.callbacks.Callback):
-    """Remembers the epoch in progress (1-based), for the message of an interrupted run."""
+def epoch_in_progress():
+    """A Keras callback remembering the epoch in progress (1-based), for the message of an interrupted run."""
+    import keras
 
-    def __init__(self):
-        super().__init__()
-        self.epoch = None
+    class EpochInProgress(keras.callbacks.Callback):
+        epoch = None
 
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch + 1
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch + 1
+
+    return EpochInProgress()
 
 
 def dataset_problem(dataset: str, data_dir: str | None) -> str | None:
@@ -43,18 +44,13 @@ def dataset_problem(dataset: str, data_dir: str | None) -> str | None:
 
     import pyck_tfds  # noqa: F401  (registers mushroom_observer)
 
-    name, _, config = dataset.partition("/")
     root = data_dir or os.environ.get("TFDS_DATA_DIR") or tfds.core.constants.DATA_DIR
     try:
         if tfds.builder(dataset, data_dir=data_dir).is_prepared():
             return None
     except Exception:  # noqa: BLE001 (tfds raises several types for an unknown or unbuilt config)
         pass
-    built = sorted({os.path.basename(os.path.dirname(os.path.dirname(p)))
-                    for p in glob.glob(os.path.join(root, name, "*", "*", "dataset_info.json"))})
-    return (f"{dataset} is not built in {root} (built there: {', '.join(built) or 'nothing'}); build it with "
-            f"`tfds build pyck_tfds/mushroom_observer --config={config or 'family7'} --manual_dir=DUMP "
-            f"--data_dir={root}`, or pass the --data_dir you built into")
+    return not_built_message(dataset, root)
 
 
 def fail(message: str, status: int = 2) -> None:
@@ -81,7 +77,9 @@ def main(argv: list[str]) -> None:
     os.makedirs(config.model_dir, exist_ok=True)
     with open(os.path.join(config.model_dir, provenance.FLAGS_FILE), "w") as f:
         f.write(config.to_flagfile())
-    progress = EpochInProgress()
+    from pyck_train.train import train
+
+    progress = epoch_in_progress()
     try:
         metrics = train(config, extra_callbacks=[progress])
     except KeyboardInterrupt:

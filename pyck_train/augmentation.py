@@ -21,7 +21,7 @@ from collections.abc import Callable
 import keras
 import tensorflow as tf
 
-AUGMENTATIONS = ("none", "light", "randaugment")
+from pyck_train.config import AUGMENTATIONS
 
 
 def image_augmenter(kind: str, seed: int = 0) -> keras.Sequential | None:

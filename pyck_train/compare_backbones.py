@@ -7,8 +7,8 @@ r"""The study's backbone table: accuracy, epoch time, images/s and parameters pe
 Every backbone trains with the same flags (each into `<model_dir>/<backbone>/`); the table
 (`comparison.csv`, `comparison.png`) ranks them by VALIDATION accuracy, with test accuracy
 beside it. Epoch time is the median over the first phase's epochs, training batches only
-(validation excluded); images/s is the images of one such epoch over that time. With --cache_features the base runs once before those epochs, so
-compare speeds without it.
+(validation excluded); images/s is the images of one such epoch over that time. With
+--cache_features the base runs once before those epochs, so compare speeds without it.
 """
 
 from __future__ import annotations
@@ -18,13 +18,12 @@ import os
 import statistics
 import time
 
-import keras
 import pandas as pd
 from absl import app, flags
 
 from pyck_train import flags as train_flags
-from pyck_train.backbones.registry import available_backbones
-from pyck_train.train import TrainConfig, train
+from pyck_train.config import TrainConfig
+from pyck_train.modeling.backbones.registry import available_backbones
 
 flags.adopt_module_key_flags(train_flags)  # --help lists the trainer's flags too
 flags.DEFINE_list("backbones", None, "Backbones to compare, comma-separated.")
@@ -36,22 +35,26 @@ def _known_backbones(value: list[str] | None) -> bool:
     return bool(value) and set(value) <= set(available_backbones())
 
 
-class EpochTimer(keras.callbacks.Callback):
-    """Seconds from the start of each epoch to its last training batch (validation excluded)."""
+def epoch_timer():
+    """A Keras callback: seconds from the start of each epoch to its last training batch (validation excluded)."""
+    import keras  # with TensorFlow, only once the flags are valid (--help answers at once)
 
-    def __init__(self):
-        super().__init__()
-        self.seconds: list[float] = []
-        self._start = self._last = 0.0
+    class EpochTimer(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.seconds: list[float] = []
+            self._start = self._last = 0.0
 
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = self._last = time.perf_counter()
+        def on_epoch_begin(self, epoch, logs=None):
+            self._start = self._last = time.perf_counter()
 
-    def on_train_batch_end(self, batch, logs=None):
-        self._last = time.perf_counter()
+        def on_train_batch_end(self, batch, logs=None):
+            self._last = time.perf_counter()
 
-    def on_epoch_end(self, epoch, logs=None):
-        self.seconds.append(self._last - self._start)
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds.append(self._last - self._start)
+
+    return EpochTimer()
 
 
 def images_per_epoch(config: TrainConfig, metrics: dict) -> int:
@@ -61,11 +64,15 @@ def images_per_epoch(config: TrainConfig, metrics: dict) -> int:
 
 
 def compare(base: TrainConfig, backbones: list[str]) -> pd.DataFrame:
+    import keras
+
+    from pyck_train.train import train
+
     rows = []
     for backbone in backbones:
         keras.backend.clear_session()
         config = dataclasses.replace(base, backbone=backbone, model_dir=os.path.join(base.model_dir, backbone))
-        timer = EpochTimer()
+        timer = epoch_timer()
         started = time.perf_counter()
         metrics = train(config, extra_callbacks=[timer])
         epoch_seconds = statistics.median(timer.seconds[:base.epochs]) if timer.seconds else float("nan")

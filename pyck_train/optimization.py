@@ -17,9 +17,7 @@ import keras
 import numpy as np
 from sklearn.utils.class_weight import compute_class_weight
 
-OPTIMIZERS = ("adam", "adamw")
-LR_SCHEDULES = ("constant", "cosine")
-CLASS_WEIGHTS = ("none", "balanced")
+from pyck_train.config import CLASS_WEIGHTS, LR_SCHEDULES, OPTIMIZERS
 
 
 def learning_rate(schedule: str, rate: float, *, epochs: int, steps_per_epoch: int, warmup_epochs: float = 0.0,

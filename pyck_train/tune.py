@@ -16,12 +16,10 @@ from __future__ import annotations
 
 import os
 
-import optuna
 from absl import app, flags
 
 from pyck_train import flags as train_flags
-from pyck_train.backbones.registry import available_backbones
-from pyck_train.tuning import make_storage, run_study, write_reports
+from pyck_train.modeling.backbones.registry import available_backbones
 
 flags.adopt_module_key_flags(train_flags)  # --help lists the trainer's flags too
 flags.DEFINE_integer("n_trials", 20, "Finished (complete or pruned) trials the study should have.", lower_bound=1)
@@ -42,6 +40,10 @@ def _known_backbones(value: list[str] | None) -> bool:
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    import optuna  # with TensorFlow, only once the flags are valid (--help answers at once)
+
+    from pyck_train.tuning import make_storage, run_study, write_reports
+
     base = train_flags.config_from_flags()
     os.makedirs(base.model_dir, exist_ok=True)
     storage_url = FLAGS.storage or f"sqlite:///{os.path.abspath(os.path.join(base.model_dir, 'optuna.db'))}"

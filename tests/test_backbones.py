@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-
 import keras
 import numpy as np
 import pytest
 
-from pyck_train.backbones.preprocessing import ImageNetPreprocessing
-from pyck_train.backbones.registry import available_backbones, build_backbone, get_backbone_spec, offline_backbones
+from pyck_train.modeling.backbones.preprocessing import ImageNetPreprocessing
+from pyck_train.modeling.backbones.registry import (
+    available_backbones,
+    build_backbone,
+    get_backbone_spec,
+    offline_backbones,
+)
 
 HEAVY = {"efficientnet_b5", "efficientnet_b6", "efficientnet_b7"}
 
@@ -63,6 +67,6 @@ def test_weights_path_and_bad_names(tmp_path):
     images = np.random.default_rng(0).uniform(0, 255, (1, 64, 64, 3)).astype(np.float32)
     np.testing.assert_allclose(reloaded.predict(images, verbose=0), source.predict(images, verbose=0), atol=1e-6)
     with pytest.raises(FileNotFoundError, match="neither"):
-        build_backbone("efficientnet_lite0", str(tmp_path / "missing.h5"))
+        build_backbone("efficientnet_lite0", str(tmp_path / "missing.h5"), (64, 64, 3))
     with pytest.raises(ValueError, match="available: "):
-        build_backbone("resnet5")
+        build_backbone("resnet5", "none", (64, 64, 3))

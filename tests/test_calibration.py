@@ -7,8 +7,8 @@ import pytest
 from scipy.special import softmax
 
 from pyck_eval import abstention
-from pyck_train import out_of_class, temperature_scaling
-from pyck_train.calibration import Calibration
+from pyck_train.modeling import out_of_class, temperature_scaling
+from pyck_train.modeling.calibration import Calibration
 
 
 def overconfident(n: int = 4000, classes: int = 5, sharpening: float = 3.0, seed: int = 0):

@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from pyck_train.train import TrainConfig, train
+from pyck_train.config import TrainConfig
+from pyck_train.train import train
 from tests.conftest import BUILT_DATASET, build_dataset, family7_config
 
 pytestmark = pytest.mark.slow

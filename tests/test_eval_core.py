@@ -10,9 +10,9 @@ from PIL import Image
 from pyck_eval import classification_metrics as cm
 from pyck_eval import colour_segmentation, stacking
 from pyck_eval.grad_cam import GradCam
-from pyck_train.backbones.registry import _BACKBONES, register_backbone
-from pyck_train.model import build_classifier
-from pyck_train.preprocessing import read_image_file
+from pyck_train.modeling.backbones.registry import _BACKBONES, register_backbone
+from pyck_train.modeling.classifier import build_classifier
+from pyck_train.modeling.image_preprocessing import read_image_file
 
 
 def test_per_observation_averages_probabilities_of_its_images():
@@ -86,7 +86,7 @@ TINY = (48, 64, 3)
 def corner_classifier() -> keras.Model:
     """A tiny CNN trained to tell a red square (class 0) from a blue one (class 1), wherever they sit."""
     if "test_tiny_cnn" not in _BACKBONES:
-        @register_backbone("test_tiny_cnn", last_conv_layer="last_conv")
+        @register_backbone("test_tiny_cnn", last_conv_layer="last_conv", block_pattern=None)
         def _tiny(weights, input_shape):
             inputs = keras.Input(input_shape)
             x = keras.layers.Rescaling(1 / 255.0)(inputs)
@@ -127,7 +127,7 @@ def test_grad_cam_peaks_where_the_class_evidence_is(corner_classifier, plus, cor
 
 
 def test_grad_cam_reaches_the_nested_registry_backbone_and_names_wrong_layers():
-    model = build_classifier("efficientnet_lite0", 3, weights="none", head="dense:8")
+    model = build_classifier("efficientnet_lite0", 3, weights="none", head="dense:8", input_shape=(240, 320, 3))
     cam = GradCam(model, "efficientnet_lite0")
     images = np.random.default_rng(0).uniform(0, 255, (2, 240, 320, 3)).astype(np.float32)
     heatmaps, probabilities = cam.heatmaps(images)

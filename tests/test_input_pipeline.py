@@ -3,7 +3,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from pyck_train.input_pipeline import load_split, make_pipeline
+from pyck_train.modeling.input_pipeline import load_split, make_pipeline
 from tests.conftest import BUILT_DATASET
 
 pytestmark = pytest.mark.slow
@@ -26,11 +26,11 @@ def test_load_split_reads_what_tfds_load_reads_in_the_same_order(data_dir):
 
 def test_eval_pipeline_is_deterministic_uint8_of_the_dataset_size(data_dir):
     ds, info = load_split(BUILT_DATASET, "test", data_dir)
-    batches = list(make_pipeline(ds, training=False, batch_size=16))
+    batches = list(make_pipeline(ds, image_size=(240, 320), training=False, batch_size=16))
     images, labels = batches[0]
     assert images.dtype == tf.uint8 and images.shape[1:] == (240, 320, 3)
     assert sum(int(b[1].shape[0]) for b in batches) == info.splits["test"].num_examples
-    again = [b[1].numpy() for b in make_pipeline(ds, training=False, batch_size=16)]
+    again = [b[1].numpy() for b in make_pipeline(ds, image_size=(240, 320), training=False, batch_size=16)]
     assert all(np.array_equal(a, b[1].numpy()) for a, b in zip(again, batches))
 
 
@@ -44,9 +44,10 @@ def test_array_record_builds_get_a_clear_error(tmp_path, sample_dump):
 
 def test_training_pipeline_shuffles_every_epoch_and_cache_keeps_content(data_dir):
     ds, _ = load_split(BUILT_DATASET, "train", data_dir)
-    pipeline = make_pipeline(ds, training=True, batch_size=1000, cache=True, seed=3)
+    pipeline = make_pipeline(ds, image_size=(240, 320), training=True, batch_size=1000, cache=True, seed=3)
     first, second = (np.concatenate([b[1].numpy() for b in pipeline]) for _ in range(2))
     assert sorted(first.tolist()) == sorted(second.tolist())  # same examples (from the cache)
     assert not np.array_equal(first, second)  # reshuffled
-    plain = np.concatenate([b[1].numpy() for b in make_pipeline(ds, training=False, batch_size=1000)])
+    plain = np.concatenate([b[1].numpy() for b in make_pipeline(ds, image_size=(240, 320), training=False,
+                                                        batch_size=1000)])
     assert sorted(plain.tolist()) == sorted(first.tolist())

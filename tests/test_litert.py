@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pyck_train import feature_cache, litert
+from pyck_train.modeling import feature_extraction, litert
 
 
 def small_classifier(seed: int = 0) -> keras.Model:
@@ -65,8 +65,8 @@ def test_predict_batches_through_litert_equals_keras():
     model = small_classifier()
     extractor = keras.Model(model.input, model.layers[-2].output)
     batches = tf.data.Dataset.from_tensor_slices((images(20), np.arange(20))).batch(8)
-    keras_rows, labels, _ = feature_cache.predict_batches(extractor, batches)
-    litert_rows, litert_labels, _ = feature_cache.predict_batches(litert.runnable(extractor, "litert"), batches)
+    keras_rows, labels, _ = feature_extraction.predict_batches(extractor, batches)
+    litert_rows, litert_labels, _ = feature_extraction.predict_batches(litert.runnable(extractor, "litert"), batches)
     np.testing.assert_allclose(litert_rows, keras_rows, atol=1e-4)
     np.testing.assert_array_equal(litert_labels, labels)
     assert litert.runnable(extractor, "keras") is extractor

@@ -106,6 +106,29 @@ def test_ctrl_c_exits_130_and_says_how_to_resume(built_data_dir, tmp_path):
     assert message.startswith("error: interrupted in epoch ") and message.endswith("rerun the same command to resume")
 
 
+TFDS_LOAD_WRONG_DATA_DIR = """
+import sys
+import tensorflow_datasets as tfds
+import pyck_tfds
+try:
+    tfds.load(sys.argv[1], data_dir=sys.argv[2])
+except FileNotFoundError as err:
+    print(type(err).__name__, err)
+"""
+
+
+def test_tfds_load_from_a_data_dir_without_the_build_says_so_and_writes_nothing(built_data_dir, tmp_path):
+    wrong = tmp_path / "wrong"
+    result = subprocess.run([sys.executable, "-c", TFDS_LOAD_WRONG_DATA_DIR, "mushroom_observer/family7", str(wrong)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert (f"DatasetNotBuiltError mushroom_observer/family7 is not built in {wrong} (built there: nothing)"
+            in result.stdout), result.stdout + result.stderr[-2000:]
+    assert "Manual directory" not in result.stdout + result.stderr and not wrong.exists()
+    other = subprocess.run([sys.executable, "-c", TFDS_LOAD_WRONG_DATA_DIR, "mushroom_observer/family7",
+                            built_data_dir], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert f"(built there: {BUILT_DATASET.split('/')[1]})" in other.stdout, other.stdout + other.stderr[-2000:]
+
+
 def test_demo_never_deletes_a_folder_it_did_not_write(tmp_path):
     foreign = tmp_path / "mine"
     write(foreign / "thesis.tex", "years of work")
@@ -118,7 +141,8 @@ def test_demo_never_deletes_a_folder_it_did_not_write(tmp_path):
 
 
 def test_the_run_index_links_what_the_run_and_its_evaluations_wrote(tmp_path):
-    from pyck_train.run_index import find_run, write_run_index
+    from pyck_train.modeling.run_directory import find_run
+    from pyck_train.modeling.run_index import write_run_index
 
     run = tmp_path / "run"
     write(run / "flags.txt", "--epochs=8\n")
@@ -153,13 +177,33 @@ def test_import_pyck_tfds_registers_the_builder_in_either_order(order):
     assert result.returncode == 0 and result.stdout.strip().endswith("True"), result.stderr[-2000:]
 
 
+HELP_WITHOUT_TENSORFLOW = """
+import runpy, sys
+module, argv = sys.argv[1], sys.argv[2:]
+sys.argv = [module, *argv]
+try:
+    runpy.run_module(module, run_name="__main__", alter_sys=True)
+except SystemExit:
+    pass
+print("tensorflow imported:", any(m in sys.modules for m in ("tensorflow", "keras", "tensorflow_datasets")))
+"""
+
+
 @pytest.mark.parametrize("command,expected", [
     (["pyck_train"], ["--learning_rate", "--overwrite", "--backbone", "--runtime"]),
+    (["pyck_train.tune"], ["--n_trials", "--storage", "--learning_rate"]),
+    (["pyck_train.compare_backbones"], ["--backbones", "--learning_rate"]),
     (["pyck_eval", "predict"], ["--model_dir", "--tflite", "--min_confidence", "--runtime", "--tta"]),
     (["pyck_eval", "report"], ["--ood_from", "--target_accuracy", "--split", "--batch_size"]),
+    *[(["pyck_eval", name], ["--model_dir"]) for name in ("gradcam", "features", "export")],
+    (["pyck_eval", "svc"], ["--features"]),
+    (["pyck_eval", "stack"], ["--model_dirs"]),
+    (["pyck_eval", "pixels"], ["--dataset"]),
+    (["pyck_eval", "segment"], ["--images"]),
 ])
-def test_help_lists_the_commands_own_flags(command, expected):
-    result = subprocess.run([sys.executable, "-m", *command, "--help"], cwd=ROOT, capture_output=True, text=True,
-                            timeout=300)
+def test_help_lists_the_commands_own_flags_without_importing_tensorflow(command, expected):
+    result = subprocess.run([sys.executable, "-c", HELP_WITHOUT_TENSORFLOW, *command, "--help"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
     listed = result.stdout + result.stderr
     assert "Try --helpfull" in listed and all(flag in listed for flag in expected), listed[-3000:]
+    assert "tensorflow imported: False" in result.stdout, listed[-3000:]

@@ -9,9 +9,9 @@ import tensorflow as tf
 
 from pyck_train import optimization
 from pyck_train.augmentation import batch_augmenter
-from pyck_train.input_pipeline import make_pipeline
-from pyck_train.month_prior import MonthPrior, months_of
-from pyck_train.test_time_augmentation import tta_views, with_tta
+from pyck_train.modeling.input_pipeline import make_pipeline
+from pyck_train.modeling.month_prior import MonthPrior, months_of
+from pyck_train.modeling.test_time_augmentation import tta_views, with_tta
 
 
 def _encoded_images(count: int = 8, size=(24, 32)) -> tf.data.Dataset:
@@ -25,20 +25,18 @@ def _batches(ds: tf.data.Dataset) -> list[np.ndarray]:
     return [np.asarray(images) for images, _ in ds]
 
 
-def test_augmentation_changes_training_batches_only(monkeypatch):
-    import pyck_train.input_pipeline as pipeline
-
-    monkeypatch.setattr(pipeline, "prepare_image", lambda image: image)  # keep the 24x32 test images
+def test_augmentation_changes_training_batches_only():
     encoded, images = _encoded_images()
     augment = batch_augmenter("light", 4, mixup=0.2, seed=0)
-    training = make_pipeline(encoded, training=True, batch_size=8, shuffle_buffer=1, batch_transform=augment)
+    training = make_pipeline(encoded, image_size=(24, 32), training=True, batch_size=8, shuffle_buffer=1,
+                             batch_transform=augment)
     first, second = (next(iter(training)) for _ in range(2))
     assert first[0].dtype == tf.float32 and first[1].shape == (8, 4)  # one-hot (mixed) labels
     assert not np.allclose(first[0], images) and not np.allclose(first[0], second[0])  # random, per epoch
     np.testing.assert_allclose(first[1].numpy().sum(axis=1), 1.0, atol=1e-6)
 
-    evaluation = make_pipeline(encoded, training=False, batch_size=8)
-    again = make_pipeline(encoded, training=False, batch_size=8)
+    evaluation = make_pipeline(encoded, image_size=(24, 32), training=False, batch_size=8)
+    again = make_pipeline(encoded, image_size=(24, 32), training=False, batch_size=8)
     np.testing.assert_array_equal(_batches(evaluation)[0], images)  # evaluation sees the images as they are
     np.testing.assert_array_equal(_batches(evaluation)[0], _batches(again)[0])
 

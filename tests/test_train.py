@@ -14,10 +14,12 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from pyck_train import feature_cache
-from pyck_train.calibration import Calibration
-from pyck_train.model import backbone_of, build_classifier
-from pyck_train.train import TrainConfig, train
+from pyck_train.config import TrainConfig
+from pyck_train.modeling import feature_extraction
+from pyck_train.modeling.calibration import Calibration
+from pyck_train.modeling.classifier import backbone_of, build_classifier
+from pyck_train.modeling.heads import LOGITS_LAYER
+from pyck_train.train import train
 from tests.conftest import BUILT_DATASET
 
 pytestmark = pytest.mark.slow
@@ -144,7 +146,8 @@ def test_litert_feature_extraction_trains_the_same_model_as_keras(data_dir, tmp_
 def test_cached_features_train_the_full_models_head_and_leave_the_base_alone(data_dir, tmp_path):
     config = small_config(data_dir, str(tmp_path / "model"), strategy="frozen", cache_features=True, epochs=6,
                           steps_per_epoch=0, head="gap", learning_rate=0.01, train_subset=100_000)
-    base_before = build_classifier(config.backbone, 7, weights="imagenet", head="gap").get_layer("backbone")
+    base_before = build_classifier(config.backbone, 7, weights="imagenet", head="gap",
+                                   input_shape=(240, 320, 3)).get_layer("backbone")
     metrics = train(config)
     model = keras.models.load_model(os.path.join(config.model_dir, "model.keras"))
     for before, after in zip(base_before.weights, backbone_of(model).weights):
@@ -155,8 +158,8 @@ def test_cached_features_train_the_full_models_head_and_leave_the_base_alone(dat
     assert checkpoints == ["best_0_head.head_only.weights.h5"]
     # The head trained on cached vectors is the full model's head: same probabilities either way.
     images = np.random.default_rng(1).uniform(0, 255, (3, 240, 320, 3)).astype(np.float32)
-    pooled = feature_cache.pooled_feature_model(model).predict(images, verbose=0)
-    np.testing.assert_allclose(feature_cache.head_on_features(model).predict(pooled, verbose=0),
+    pooled = feature_extraction.pooled_feature_model(model).predict(images, verbose=0)
+    np.testing.assert_allclose(feature_extraction.head_on_features(model).predict(pooled, verbose=0),
                                model.predict(images, verbose=0), atol=1e-5)
 
 
@@ -165,7 +168,8 @@ import json, sys
 import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from pyck_train.train import TrainConfig, train
+from pyck_train.config import TrainConfig
+from pyck_train.train import train
 config = TrainConfig(model_dir=sys.argv[2], dataset=sys.argv[3], data_dir=sys.argv[1], batch_size=4,
                      steps_per_epoch=2, epochs=1, head="gap", strategy="frozen", cache_features=True,
                      distribution="mirrored")
@@ -192,7 +196,7 @@ class _SpoilLastEpoch(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         if epoch == self.last:
-            logits = self.model.get_layer("head_logits")
+            logits = self.model.get_layer(LOGITS_LAYER)
             kernel, bias = logits.get_weights()
             logits.set_weights([np.zeros_like(kernel), np.eye(len(bias))[0] * 10.0])  # always the first class
             self.model.optimizer.learning_rate.assign(0.0)

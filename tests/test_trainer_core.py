@@ -7,12 +7,17 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pyck_train.heads import STUDY_HEAD, parse_head
-from pyck_train.model import backbone_of, build_classifier
-from pyck_train.preprocessing import decode_image, prepare_image
-from pyck_train.strategies import apply_phase, block_of, phases
+from pyck_train.modeling.backbones.registry import (
+    available_backbones,
+    get_backbone_spec,
+)
+from pyck_train.modeling.classifier import backbone_of, build_classifier
+from pyck_train.modeling.heads import STUDY_HEAD, parse_head
+from pyck_train.modeling.image_preprocessing import decode_image, prepare_image
+from pyck_train.strategies import apply_phase, phases
 
 SMALL = (64, 96, 3)
+LITE0 = get_backbone_spec("efficientnet_lite0")
 
 
 def tiny_classifier(head: str = STUDY_HEAD) -> keras.Model:
@@ -33,11 +38,11 @@ def fit_one_step(model: keras.Model) -> float:
 
 def test_prepare_image_passes_dataset_size_and_crops_others():
     same = tf.constant(np.full((240, 320, 3), 7, np.uint8))
-    assert prepare_image(same) is same or np.array_equal(prepare_image(same).numpy(), same.numpy())
-    assert prepare_image(same).dtype == tf.uint8
+    assert np.array_equal(prepare_image(same, (240, 320)).numpy(), same.numpy())
+    assert prepare_image(same, (240, 320)).dtype == tf.uint8
     portrait = np.zeros((400, 240, 3), np.uint8)
     portrait[:80] = 255  # top band: a centre crop to 4:3 removes it
-    out = prepare_image(tf.constant(portrait)).numpy()
+    out = prepare_image(tf.constant(portrait), (240, 320)).numpy()
     assert out.shape == (240, 320, 3) and out.dtype == np.uint8 and out.max() == 0
     gray_png = tf.io.encode_png(tf.zeros((10, 10, 1), tf.uint8))
     assert decode_image(gray_png).shape == (10, 10, 3)
@@ -53,7 +58,7 @@ def test_head_spec_parsing():
 
 def test_classifier_outputs_probabilities_and_keeps_base_in_inference_mode():
     model = tiny_classifier()
-    apply_phase(backbone_of(model), phases("unfreeze")[0])
+    apply_phase(backbone_of(model), phases("unfreeze")[0], LITE0)
     before = batch_norm_stats(model)
     fit_one_step(model)
     after = batch_norm_stats(model)
@@ -75,7 +80,7 @@ def test_which_layers_train_in_each_phase(strategy):
     base = backbone_of(model)
     head_weights = {w.path for w in model.trainable_weights if "head_" in w.path}
     for phase in phases(strategy):
-        apply_phase(base, phase, unfreeze_top_layers=5)
+        apply_phase(base, phase, LITE0, unfreeze_top_layers=5)
         trainable = trainable_backbone_layers(model)
         assert not any(isinstance(base.get_layer(n), keras.layers.BatchNormalization) for n in trainable)
         assert head_weights <= {w.path for w in model.trainable_weights}
@@ -90,10 +95,12 @@ def test_which_layers_train_in_each_phase(strategy):
 
 
 def test_block_names_of_registry_backbones():
-    assert block_of("block6d_project_conv") == "block6d"
-    assert block_of("conv5_block3_2_conv") == "conv5_block3"
-    assert block_of("expanded_conv_10_depthwise") == "expanded_conv_10"
-    assert block_of("top_conv") is None
+    assert get_backbone_spec("efficientnet_b3").block_of("block6d_project_conv") == "block6d"
+    assert get_backbone_spec("resnet50").block_of("conv5_block3_2_conv") == "conv5_block3"
+    assert get_backbone_spec("mobilenet_v3_small").block_of("expanded_conv_10_depthwise") == "expanded_conv_10"
+    assert get_backbone_spec("vgg16").block_of("block5_conv3") == "block5"
+    assert LITE0.block_of("top_conv") is None
+    assert all(get_backbone_spec(name).block_pattern for name in available_backbones() if not name.startswith("test_"))
 
 
 def test_mixed_precision_on_cpu_keeps_float32_output():
@@ -102,7 +109,7 @@ def test_mixed_precision_on_cpu_keeps_float32_output():
         model = tiny_classifier(head="gap")
         assert backbone_of(model).get_layer("stem_conv").compute_dtype == "float16"
         assert model.output.dtype == "float32"
-        apply_phase(backbone_of(model), phases("frozen")[0])
+        apply_phase(backbone_of(model), phases("frozen")[0], LITE0)
         assert np.isfinite(fit_one_step(model))
     finally:
         keras.mixed_precision.set_global_policy("float32")

@@ -70,10 +70,11 @@ def timed_epochs(make_epoch, epochs: int, skip_first: bool = False) -> float:
 
 
 def pyck_rate(dataset: str, data_dir: str, n_images: int, batch: int, epochs: int, cache: bool) -> float:
-    from pyck_train.input_pipeline import load_split, make_pipeline
+    from pyck_train.modeling.input_pipeline import image_shape, load_split, make_pipeline
 
-    ds, _ = load_split(dataset, f"train[:{n_images}]", data_dir)
-    pipeline = make_pipeline(ds, training=True, batch_size=batch, cache=cache).map(lambda images, labels: images)
+    ds, info = load_split(dataset, f"train[:{n_images}]", data_dir)
+    pipeline = make_pipeline(ds, image_size=image_shape(info)[:2], training=True, batch_size=batch, cache=cache)
+    pipeline = pipeline.map(lambda images, labels: images)
     return timed_epochs(lambda: pipeline, epochs, skip_first=cache)
 
 
@@ -138,15 +139,15 @@ def decode_ceiling_rate(encoded: list[bytes], batch: int, epochs: int) -> float:
 def run(dataset: str, tfrecord_dir: str, array_record_dir: str | None, work: str, n_images: int, batch: int,
         epochs: int, repeats: int = 1) -> dict:
     import pyck_tfds  # noqa: F401  (registers mushroom_observer)
-    from pyck_tfds.mushroom_observer.configs import IMAGE_SIZE
-
-    n_images = min(n_images, tfds.builder(dataset, data_dir=tfrecord_dir).info.splits["train"].num_examples)
+    info = tfds.builder(dataset, data_dir=tfrecord_dir).info
+    image_size = tuple(info.features["image"].shape[:2])
+    n_images = min(n_images, info.splits["train"].num_examples)
     encoded, frame = export_jpegs(dataset, tfrecord_dir, n_images, os.path.join(work, "jpegs"))
     cases = {
         "d_decode_ceiling": lambda: decode_ceiling_rate(encoded, batch, epochs),
         "a_pyck_tfrecord": lambda: pyck_rate(dataset, tfrecord_dir, n_images, batch, epochs, cache=False),
         "b_keras_image_dataset_from_directory": lambda: keras_directory_rate(os.path.join(work, "jpegs"), batch,
-                                                                             epochs, IMAGE_SIZE),
+                                                                             epochs, image_size),
         "c_pandas_pil_study": lambda: pandas_pil_rate(frame, batch, epochs),
         "e_pyck_cached_epoch2": lambda: pyck_rate(dataset, tfrecord_dir, n_images, batch, epochs, cache=True),
     }

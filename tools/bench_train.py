@@ -62,20 +62,26 @@ def compiled(model: keras.Model) -> keras.Model:
 def measure(dataset: str, data_dir: str, backbone: str, n_images: int, batch: int) -> dict:
     import tensorflow_datasets as tfds
 
-    from pyck_train import feature_cache
-    from pyck_train.input_pipeline import load_split, make_pipeline
-    from pyck_train.model import backbone_of, build_classifier
+    from pyck_train.modeling import feature_extraction
+    from pyck_train.modeling.backbones.registry import get_backbone_spec
+    from pyck_train.modeling.classifier import backbone_of, build_classifier
+    from pyck_train.modeling.input_pipeline import (
+        image_shape,
+        load_split,
+        make_pipeline,
+    )
     from pyck_train.strategies import apply_phase, phases
 
     n_images = min(n_images, tfds.builder(dataset, data_dir=data_dir).info.splits["train"].num_examples)
     encoded, info = load_split(dataset, f"train[:{n_images}]", data_dir, shuffle_files=True)
-    pipeline = make_pipeline(encoded, training=True, batch_size=batch)
+    shape = image_shape(info)
+    pipeline = make_pipeline(encoded, image_size=shape[:2], training=True, batch_size=batch)
     steps = -(-n_images // batch)
     bound = tf.data.Dataset.from_tensors(next(iter(pipeline))).repeat(steps)  # no input work: the upper bound
 
-    model = build_classifier(backbone, info.features["label"].num_classes, weights="none",
+    model = build_classifier(backbone, info.features["label"].num_classes, weights="none", input_shape=shape,
                              head="dense:128,dropout:0.25,dense:32,dropout:0.25")
-    apply_phase(backbone_of(model), phases("frozen")[0])
+    apply_phase(backbone_of(model), phases("frozen")[0], get_backbone_spec(backbone))
     compiled(model)
     timed = timed_fits(model, {"pipeline": pipeline, "bound": bound})
     pipeline_seconds, bound_seconds = timed["pipeline"], timed["bound"]
@@ -87,11 +93,12 @@ def measure(dataset: str, data_dir: str, backbone: str, n_images: int, batch: in
                         "stall_ratio": round(bound_seconds / pipeline_seconds, 3)}}
 
     start = time.perf_counter()
-    features, labels, _ = feature_cache.predict_batches(
-        feature_cache.pooled_feature_model(model), make_pipeline(encoded, training=False, batch_size=batch))
+    features, labels, _ = feature_extraction.predict_batches(
+        feature_extraction.pooled_feature_model(model), make_pipeline(encoded, image_size=shape[:2], training=False,
+                                                                   batch_size=batch))
     extraction_seconds = time.perf_counter() - start
-    head = compiled(feature_cache.head_on_features(model))
-    features_seconds = timed_fit(head, feature_cache.feature_pipeline(features, labels, training=True,
+    head = compiled(feature_extraction.head_on_features(model))
+    features_seconds = timed_fit(head, feature_extraction.feature_pipeline(features, labels, training=True,
                                                                       batch_size=batch))
     result["feature_cache"] = {"epoch_seconds_images": round(pipeline_seconds, 3),
                                "epoch_seconds_features": round(features_seconds, 4),
@@ -101,8 +108,9 @@ def measure(dataset: str, data_dir: str, backbone: str, n_images: int, batch: in
         rates = {}
         for policy in ("float32", "mixed_float16"):
             keras.mixed_precision.set_global_policy(policy)
-            tuned = build_classifier(backbone, info.features["label"].num_classes, weights="none", head="gap")
-            apply_phase(backbone_of(tuned), phases("unfreeze")[0])
+            tuned = build_classifier(backbone, info.features["label"].num_classes, weights="none", head="gap",
+                                     input_shape=shape)
+            apply_phase(backbone_of(tuned), phases("unfreeze")[0], get_backbone_spec(backbone))
             rates[policy] = steps / timed_fit(compiled(tuned), bound)
         keras.mixed_precision.set_global_policy("float32")
         result["precision"] = {f"{k}_steps_per_second": round(v, 3) for k, v in rates.items()}

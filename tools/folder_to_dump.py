@@ -29,7 +29,7 @@ from absl import app, flags
 from PIL import Image, ImageOps, UnidentifiedImageError
 from tqdm.auto import tqdm
 
-from pyck_train.photo_metadata import exif_datetime
+from pyck_train.modeling.photo_metadata import exif_datetime
 
 SIZE = (320, 240)  # (width, height)
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")

@@ -6,8 +6,9 @@ import os
 
 from absl import flags
 
-from pyck_train.litert import RUNTIMES
-from pyck_train.run_index import find_run, write_run_index
+from pyck_train.modeling.litert import RUNTIMES
+from pyck_train.modeling.run_directory import find_run
+from pyck_train.modeling.run_index import write_run_index
 
 flags.DEFINE_string("out_dir", None, "Folder for this command's outputs (created; an index.html is written there).")
 flags.DEFINE_string("data_dir", None, "TFDS data_dir (default: the one the model was trained with).")

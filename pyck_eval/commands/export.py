@@ -2,7 +2,7 @@ r"""`python -m pyck_eval export --model_dir M [--quantize none|float16|dynamic|i
 
 The exported model answers with the run's calibrated probabilities (its temperature is built
 in) for float32 RGB pixels in [0, 255] at the run's input size, and carries its labels, input
-size and pixel contract as metadata (`pyck_train.litert.read_metadata`, no TensorFlow needed).
+size and pixel contract as metadata (`pyck_train.modeling.litert.read_metadata`, no TensorFlow needed).
 `int8` quantizes weights and activations, calibrated on --calibration_images training images;
 `dynamic` quantizes weights to int8, `float16` halves them.
 
@@ -22,11 +22,13 @@ import numpy as np
 import pandas as pd
 from absl import flags
 
-from pyck_eval import litert_export
 from pyck_eval.commands import common_flags
 from pyck_eval.index_page import write_index
-from pyck_eval.trained_run import load_run
-from pyck_train import litert
+from pyck_eval.lazy_imports import lazy_import
+from pyck_train.modeling import litert, run_directory
+
+litert_export = lazy_import("pyck_eval.litert_export")
+trained_run = lazy_import("pyck_eval.trained_run")
 
 flags.DEFINE_string("model_dir", None, "A finished `python -m pyck_train` run.")
 flags.DEFINE_enum("format", "tflite", ["tflite"], "Export format: LiteRT (.tflite).")
@@ -44,7 +46,7 @@ def prepare() -> None:
 
 
 def main(argv: list[str]) -> None:
-    run = load_run(FLAGS.model_dir, FLAGS.data_dir)
+    run = trained_run.load_run(FLAGS.model_dir, FLAGS.data_dir)
     out = common_flags.out_dir(os.path.join(FLAGS.model_dir, "export"))
     print(f"converting to LiteRT ({FLAGS.quantize})...")
     content = litert_export.export(run, FLAGS.quantize, FLAGS.calibration_images)
@@ -61,7 +63,7 @@ def main(argv: list[str]) -> None:
         "keras_accuracy": float((keras_probabilities.argmax(1) == labels).mean()),
         "litert_accuracy": compared["accuracy"], "top1_agreement": compared["top1_agreement"],
         "max_probability_difference": compared["max_probability_difference"],
-        "keras_mb": os.path.getsize(os.path.join(FLAGS.model_dir, "model.keras")) / 1e6,
+        "keras_mb": os.path.getsize(os.path.join(FLAGS.model_dir, run_directory.MODEL)) / 1e6,
         "litert_mb": len(content) / 1e6,
         "keras_images_per_s": keras_rate, "litert_images_per_s": litert_rate,
         "speedup": litert_rate / keras_rate, "batch_size": FLAGS.batch_size, "threads": os.cpu_count(),
@@ -74,5 +76,6 @@ def main(argv: list[str]) -> None:
         ("Parity with the Keras model on the same preloaded test images (images/s measured side by side)",
          table.set_index("quantize")),
         ("Use", f"from ai_edge_litert.interpreter import Interpreter\nInterpreter(model_path='{path}')\n"
-                "Labels, input size and the pixel contract: pyck_train.litert.read_metadata(open(path, 'rb').read())"),
+                "Labels, input size and the pixel contract: "
+                "pyck_train.modeling.litert.read_metadata(open(path, 'rb').read())"),
     ]))

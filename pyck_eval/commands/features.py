@@ -15,8 +15,10 @@ from absl import flags
 
 from pyck_eval.commands import common_flags
 from pyck_eval.index_page import write_index
-from pyck_eval.trained_run import load_run, split_batches
-from pyck_train import feature_cache
+from pyck_eval.lazy_imports import lazy_import
+
+feature_extraction = lazy_import("pyck_train.modeling.feature_extraction")
+trained_run = lazy_import("pyck_eval.trained_run")
 
 flags.DEFINE_string("model_dir", None, "A finished `python -m pyck_train` run.")
 flags.DEFINE_list("splits", ["train", "validation", "test"], "Splits to extract.")
@@ -28,14 +30,14 @@ def prepare() -> None:
 
 
 def main(argv: list[str]) -> None:
-    run = load_run(FLAGS.model_dir, FLAGS.data_dir, FLAGS.runtime)
+    run = trained_run.load_run(FLAGS.model_dir, FLAGS.data_dir, FLAGS.runtime)
     out = common_flags.out_dir(os.path.join(FLAGS.model_dir, "features"))
-    extractor = run.executable(feature_cache.pooled_feature_model(run.model), "pooled_features")
-    head = feature_cache.head_on_features(run.model)
+    extractor = run.executable(feature_extraction.pooled_feature_model(run.model), "pooled_features")
+    head = feature_extraction.head_on_features(run.model)
     lines = []
     for split in FLAGS.splits:
-        features, labels, meta = feature_cache.predict_batches(
-            extractor, split_batches(run, split, FLAGS.batch_size), f"features {split}")
+        features, labels, meta = feature_extraction.predict_batches(
+            extractor, trained_run.split_batches(run, split, FLAGS.batch_size), f"features {split}")
         probabilities = head.predict(features, batch_size=1024, verbose=0)
         path = os.path.join(out, f"features_{split}.npz")
         np.savez_compressed(path, features=features, labels=labels, probabilities=probabilities,

@@ -14,12 +14,14 @@ import os
 import numpy as np
 from absl import app, flags
 
-from pyck_eval import figures
 from pyck_eval.commands import common_flags
-from pyck_eval.grad_cam import GradCam
 from pyck_eval.index_page import write_index
-from pyck_eval.trained_run import load_run, split_examples
-from pyck_train.preprocessing import prepare_image, read_image_file
+from pyck_eval.lazy_imports import lazy_import
+
+figures = lazy_import("pyck_eval.figures")
+grad_cam = lazy_import("pyck_eval.grad_cam")
+image_preprocessing = lazy_import("pyck_train.modeling.image_preprocessing")
+trained_run = lazy_import("pyck_eval.trained_run")
 
 flags.DEFINE_string("model_dir", None, "A finished `python -m pyck_train` run.")
 flags.DEFINE_list("images", None, "Image files to explain (any size; EXIF orientation applied).")
@@ -37,7 +39,7 @@ def prepare() -> None:
 def first_per_class(run, split: str, per_class: int) -> list[tuple[np.ndarray, int, int]]:
     """(image, label, image_id) of the first `per_class` images of each family, family by family."""
     chosen: dict[int, list] = {i: [] for i in range(len(run.labels))}
-    for image, label, meta in split_examples(run, split).as_numpy_iterator():
+    for image, label, meta in trained_run.split_examples(run, split).as_numpy_iterator():
         if len(chosen[int(label)]) < per_class:
             chosen[int(label)].append((image, int(label), int(meta["image_id"])))
         if all(len(v) >= per_class for v in chosen.values()):
@@ -45,7 +47,8 @@ def first_per_class(run, split: str, per_class: int) -> list[tuple[np.ndarray, i
     return [item for label in sorted(chosen) for item in chosen[label]]
 
 
-def all_classes_png(cam: GradCam, image: np.ndarray, names: list[str], title: str, out: str, plus: bool) -> str:
+def all_classes_png(cam: grad_cam.GradCam, image: np.ndarray, names: list[str], title: str, out: str,
+                    plus: bool) -> str:
     batch = np.repeat(image[None], len(names), axis=0)
     heatmaps, probabilities = cam.heatmaps(batch, np.arange(len(names)), plus=plus)
     return figures.image_grid_png(
@@ -57,14 +60,15 @@ def all_classes_png(cam: GradCam, image: np.ndarray, names: list[str], title: st
 def main(argv: list[str]) -> None:
     if bool(FLAGS.images) == bool(FLAGS.split):
         raise app.UsageError("give either --images or --split")
-    run = load_run(FLAGS.model_dir, FLAGS.data_dir)
-    cam = GradCam(run.model, run.backbone, FLAGS.layer)
+    run = trained_run.load_run(FLAGS.model_dir, FLAGS.data_dir)
+    cam = grad_cam.GradCam(run.model, run.backbone, FLAGS.layer)
     method = "Grad-CAM++" if FLAGS.plus else "Grad-CAM"
     out = common_flags.out_dir(os.path.join(FLAGS.model_dir, "gradcam"))
     names, sections, level = run.labels, [], run.level
+    size = run.model.input_shape[1:3]  # the model's own input, whatever the dataset's
     if FLAGS.split:
         items = first_per_class(run, FLAGS.split, FLAGS.per_class)
-        images = np.stack([prepare_image(image).numpy() for image, _, _ in items])
+        images = np.stack([image_preprocessing.prepare_image(image, size).numpy() for image, _, _ in items])
         heatmaps, probabilities = [], []
         for start in range(0, len(images), FLAGS.batch_size):
             h, p = cam.heatmaps(images[start:start + FLAGS.batch_size], plus=FLAGS.plus)
@@ -85,7 +89,7 @@ def main(argv: list[str]) -> None:
     else:
         sources = []
         for path in FLAGS.images:
-            image = prepare_image(read_image_file(path)).numpy()
+            image = image_preprocessing.prepare_image(image_preprocessing.read_image_file(path), size).numpy()
             sources.append((image, os.path.basename(path), os.path.splitext(os.path.basename(path))[0]))
     for image, title, stem in sources:
         name = f"{stem}_all_classes.png"

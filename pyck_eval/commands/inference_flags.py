@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from absl import flags
 
-from pyck_train.test_time_augmentation import TTA_MODES
+from pyck_train.modeling.test_time_augmentation import TTA_MODES
 
 flags.DEFINE_enum("tta", "none", list(TTA_MODES), "Test-time augmentation: flip (image + mirror) or flip_crops "
                   "(+ a central 85 % crop and its mirror); probabilities are averaged.")

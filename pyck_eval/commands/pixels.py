@@ -11,17 +11,18 @@ from __future__ import annotations
 import json
 import os
 
-
 import pandas as pd
 from absl import flags
 
-from pyck_eval import figures, pixel_baselines
-from pyck_eval.classification_metrics import summary
 from pyck_eval.commands import common_flags
-from pyck_eval.feature_models import one_hot
-from pyck_eval.figures import plt
 from pyck_eval.index_page import write_index
-from pyck_train.input_pipeline import load_split
+from pyck_eval.lazy_imports import lazy_import
+
+classification_metrics = lazy_import("pyck_eval.classification_metrics")
+feature_models = lazy_import("pyck_eval.feature_models")
+figures = lazy_import("pyck_eval.figures")
+input_pipeline = lazy_import("pyck_train.modeling.input_pipeline")
+pixel_baselines = lazy_import("pyck_eval.pixel_baselines")
 
 flags.DEFINE_string("dataset", "mushroom_observer/family7", "TFDS name/config.")
 flags.DEFINE_list("size", ["24", "32"], "Downscaled height,width.")
@@ -38,7 +39,7 @@ def _valid_size(value: list[str]) -> bool:
 def main(argv: list[str]) -> None:
     out = common_flags.out_dir("pixels")
     size = tuple(int(v) for v in FLAGS.size)
-    names = load_split(FLAGS.dataset, "train", FLAGS.data_dir)[1].features["label"].names
+    names = input_pipeline.load_split(FLAGS.dataset, "train", FLAGS.data_dir)[1].features["label"].names
     splits = {s: pixel_baselines.pixel_matrix(FLAGS.dataset, s, FLAGS.data_dir, size)
               for s in ("train", "validation", "test")}
     rows, fitted = [], {}
@@ -52,14 +53,14 @@ def main(argv: list[str]) -> None:
         row = {"model": kind, "params": json.dumps(params)}
         for split in ("validation", "test"):
             x, y = splits[split]
-            scores = summary(y, one_hot(model.predict(x), len(names)), names)
+            scores = classification_metrics.summary(y, feature_models.one_hot(model.predict(x), len(names)), names)
             row[f"{split}_accuracy"] = scores["accuracy"]
         row["test_balanced_accuracy"] = scores["balanced_accuracy"]
         rows.append(row)
     table = pd.DataFrame(rows)
     table.to_csv(os.path.join(out, "comparison.csv"), index=False)
 
-    fig, axes = plt.subplots(1, len(MODELS), figsize=(5 * len(MODELS), 4))
+    fig, axes = figures.plt.subplots(1, len(MODELS), figsize=(5 * len(MODELS), 4))
     for ax, kind in zip(axes, MODELS):
         shown = ax.imshow(pixel_baselines.importance_map(fitted[kind], size), cmap="magma")
         ax.set_title(f"{kind}: feature importance per pixel")

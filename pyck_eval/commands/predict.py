@@ -30,20 +30,23 @@ from collections.abc import Callable
 
 import numpy as np
 from absl import app, flags
-from scipy.special import softmax
 from tqdm.auto import tqdm
 
 from pyck_eval.commands import common_flags, inference_flags  # noqa: F401  (--data_dir, --tta, ...)
+from pyck_eval.lazy_imports import lazy_import
 from pyck_eval.photo_groups import GROUPINGS, observation_of
-from pyck_eval.trained_run import REFIT, load_run
-from pyck_train import feature_cache, litert
-from pyck_train.calibration import Calibration
-from pyck_train.month_prior import MonthPrior, months_of
-from pyck_train.observations import mean_by_group
-from pyck_train.out_of_class import SCORES
-from pyck_train.photo_metadata import photo_datetime
-from pyck_train.preprocessing import prepare_image, read_image_file
-from pyck_train.test_time_augmentation import with_tta
+from pyck_train.modeling import litert
+from pyck_train.modeling.test_time_augmentation import with_tta
+
+calibration = lazy_import("pyck_train.modeling.calibration")
+feature_extraction = lazy_import("pyck_train.modeling.feature_extraction")
+image_preprocessing = lazy_import("pyck_train.modeling.image_preprocessing")
+month_prior = lazy_import("pyck_train.modeling.month_prior")
+observations = lazy_import("pyck_train.modeling.observations")
+out_of_class = lazy_import("pyck_train.modeling.out_of_class")
+photo_metadata = lazy_import("pyck_train.modeling.photo_metadata")
+special = lazy_import("scipy.special")
+trained_run = lazy_import("pyck_eval.trained_run")
 
 flags.DEFINE_string("model_dir", None, "A finished `python -m pyck_train` run.")
 flags.DEFINE_string("tflite", None, "Instead of --model_dir: a LiteRT model from `pyck_eval export` (its labels are "
@@ -57,8 +60,9 @@ flags.DEFINE_integer("month", 0, "--metadata_prior=month: the month (1-12) for e
                      "dates.", lower_bound=0, upper_bound=12)
 flags.DEFINE_bool("out_of_class", True, "Say when a photo looks like none of the model's classes (the run's "
                   "out-of-class score and threshold, calibration.json).")
-flags.DEFINE_enum("out_of_class_score", "run", ["run", *SCORES], "Which out-of-class score decides: the run's "
-                  "default, or the one `report --ood_from` found best on validation; each has its own threshold.")
+flags.DEFINE_enum("out_of_class_score", "run", ["run", *out_of_class.SCORES], "Which out-of-class score decides: "
+                  "the run's default, or the one `report --ood_from` found best on validation; each has its own "
+                  "threshold.")
 FLAGS = flags.FLAGS
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff")
 NOT_ADVICE = "These are look-alike scores, not advice on edibility: never eat a mushroom on a model's word."
@@ -80,8 +84,8 @@ class Answers:
     probabilities: dict[str, np.ndarray]  # calibrated
     errors: dict[str, str]
     outlyingness: dict[str, float] = dataclasses.field(default_factory=dict)  # empty: no out-of-class check
-    calibration: Calibration | None = None
-    prior: MonthPrior | None = None
+    calibration: calibration.Calibration | None = None
+    prior: month_prior.MonthPrior | None = None
 
 
 def image_files(paths: list[str]) -> list[str]:
@@ -110,7 +114,8 @@ def predict_files(model, files: list[str], batch_size: int, bar: tqdm | None = N
         batch, names = [], []
         for path in files[start:start + batch_size]:
             try:
-                batch.append(prepare_image(read_image_file(path), model.input_shape[1:3]).numpy())
+                image = image_preprocessing.read_image_file(path)
+                batch.append(image_preprocessing.prepare_image(image, model.input_shape[1:3]).numpy())
                 names.append(path)
             except (ValueError, FileNotFoundError, IsADirectoryError) as err:
                 errors[path] = str(err)
@@ -131,13 +136,13 @@ Answerer = Callable[[list[str], "tqdm | None"], Answers]
 
 def model_answerer() -> tuple[Answerer, int]:
     """Loads the run once; returns what answers a list of files, and how many passes over them it makes."""
-    run = load_run(FLAGS.model_dir, FLAGS.data_dir, FLAGS.runtime)
+    run = trained_run.load_run(FLAGS.model_dir, FLAGS.data_dir, FLAGS.runtime)
     prior = run.month_prior() if FLAGS.metadata_prior == "month" else None
     check = FLAGS.out_of_class and run.calibration is not None
     if FLAGS.out_of_class and run.calibration is None:
         print(f"{FLAGS.model_dir} has no calibration.json (trained before pyck fitted one): no out-of-class check, "
-              f"uncalibrated probabilities. {REFIT}", file=sys.stderr)
-    scorer = (run.executable(feature_cache.logits_and_features_model(run.model), "logits_and_features")
+              f"uncalibrated probabilities. {trained_run.REFIT}", file=sys.stderr)
+    scorer = (run.executable(feature_extraction.logits_and_features_model(run.model), "logits_and_features")
               if check else None)
     # Without TTA the scorer's logits give the probabilities too (their softmax): one pass.
     classifier = (run.executable(with_tta(run.model, FLAGS.tta), f"tta_{FLAGS.tta}")
@@ -148,10 +153,10 @@ def model_answerer() -> tuple[Answerer, int]:
         if scorer is not None:
             outputs, errors = predict_files(scorer, files, FLAGS.batch_size, bar)
             for path, row in outputs.items():
-                logits, features = feature_cache.split_logits_and_features(row[None].astype(np.float64),
+                logits, features = feature_extraction.split_logits_and_features(row[None].astype(np.float64),
                                                                            len(run.labels))
                 scores[path] = float(run.calibration.outlyingness(logits, features, chosen_score())[0])
-                probabilities[path] = softmax(logits[0])
+                probabilities[path] = special.softmax(logits[0])
         if classifier is not None:
             probabilities, errors = predict_files(classifier, files, FLAGS.batch_size, bar)
         if run.calibration and FLAGS.calibrated:
@@ -188,15 +193,15 @@ def results_of(answers: Answers, files: list[str], groups: list[str]) -> list[di
         if FLAGS.month:
             months = np.full(len(readable), FLAGS.month)
         else:
-            months = months_of([photo_datetime(f) for f in readable])
+            months = month_prior.months_of([photo_metadata.photo_datetime(f) for f in readable])
         rows = answers.prior.apply(rows, months)
     group_of = dict(zip(files, groups))
     group_ids = np.array([group_of[f] for f in readable], dtype=object)
-    keys, means = mean_by_group(rows, group_ids)
+    keys, means = observations.mean_by_group(rows, group_ids)
     check = bool(answers.outlyingness)
     if check:  # an observation's score is the mean of its photos' scores
-        _, mean_scores = mean_by_group(np.array([answers.outlyingness[f] for f in readable]).reshape(-1, 1),
-                                       group_ids)
+        photo_scores = np.array([answers.outlyingness[f] for f in readable]).reshape(-1, 1)
+        _, mean_scores = observations.mean_by_group(photo_scores, group_ids)
     members: dict[str, list[str]] = {}
     for path in readable:
         members.setdefault(group_of[path], []).append(path)

@@ -26,17 +26,20 @@ import os
 import numpy as np
 import pandas as pd
 from absl import app, flags
-from scipy.special import softmax
 
-from pyck_eval import abstention, figures, trained_run
-from pyck_eval import classification_metrics as cm
 from pyck_eval.commands import common_flags, inference_flags  # noqa: F401  (--tta, --metadata_prior, ...)
 from pyck_eval.index_page import write_index
-from pyck_eval.trained_run import TrainedRun, load_run, predict_logits_and_features, predict_split
-from pyck_train import out_of_class
-from pyck_train.month_prior import months_of
-from pyck_train.observations import per_observation
-from pyck_train.temperature_scaling import expected_calibration_error, reliability_bins
+from pyck_eval.lazy_imports import lazy_import
+
+abstention = lazy_import("pyck_eval.abstention")
+cm = lazy_import("pyck_eval.classification_metrics")
+figures = lazy_import("pyck_eval.figures")
+month_prior = lazy_import("pyck_train.modeling.month_prior")
+observation_groups = lazy_import("pyck_train.modeling.observations")
+out_of_class = lazy_import("pyck_train.modeling.out_of_class")
+special = lazy_import("scipy.special")
+temperature_scaling = lazy_import("pyck_train.modeling.temperature_scaling")
+trained_run = lazy_import("pyck_eval.trained_run")
 
 flags.DEFINE_string("model_dir", None, "A finished `python -m pyck_train` run.")
 flags.DEFINE_string("split", "test", "Split to report on (tfds slicing works).")
@@ -72,28 +75,28 @@ class Predictions:
     logits: np.ndarray | None = None  # with the pooled features, from the same pass when there is no TTA
     features: np.ndarray | None = None
 
-    def logits_and_features(self, run: TrainedRun, split: str) -> tuple[np.ndarray, np.ndarray]:
+    def logits_and_features(self, run: trained_run.TrainedRun, split: str) -> tuple[np.ndarray, np.ndarray]:
         if self.logits is None:
-            _, self.logits, self.features = predict_logits_and_features(run, split, FLAGS.batch_size)
+            _, self.logits, self.features = trained_run.predict_logits_and_features(run, split, FLAGS.batch_size)
         return self.logits, self.features
 
 
-def predictions(run: TrainedRun, split: str, prior) -> Predictions:
+def predictions(run: trained_run.TrainedRun, split: str, prior) -> Predictions:
     """One pass: without TTA the logits and features model gives the probabilities (their softmax) too."""
     logits = features = None
     if FLAGS.tta == "none":
-        rows, logits, features = predict_logits_and_features(run, split, FLAGS.batch_size)
+        rows, logits, features = trained_run.predict_logits_and_features(run, split, FLAGS.batch_size)
         if rows.empty:
             raise ValueError(f"split {split!r} of {run.dataset} in {run.data_dir} is empty")
-        raw = softmax(logits, axis=1)
+        raw = special.softmax(logits, axis=1)
     else:
-        rows, raw = predict_split(run, split, FLAGS.batch_size, tta=FLAGS.tta)
+        rows, raw = trained_run.predict_split(run, split, FLAGS.batch_size, tta=FLAGS.tta)
     calibrated = run.calibration.calibrated(raw) if run.calibration and FLAGS.calibrated else raw
-    final = prior.apply(calibrated, months_of(rows["date"])) if prior is not None else calibrated
+    final = prior.apply(calibrated, month_prior.months_of(rows["date"])) if prior is not None else calibrated
     return Predictions(rows, raw, calibrated, final, logits, features)
 
 
-def calibration_section(run: TrainedRun, scored: Predictions, out: str) -> tuple[dict, list]:
+def calibration_section(run: trained_run.TrainedRun, scored: Predictions, out: str) -> tuple[dict, list]:
     """ECE and reliability diagrams, per image and per observation, before and after the temperature."""
     labels, observations = scored.rows["label"].to_numpy(), scored.rows["observation_id"].to_numpy()
     curves = {"network_softmax": ("network softmax", scored.raw)}
@@ -103,12 +106,14 @@ def calibration_section(run: TrainedRun, scored: Predictions, out: str) -> tuple
         curves["with_month_prior"] = ("+ month prior", scored.final)
     result, panels = {}, {"per image": {}, "per observation": {}}
     for key, (name, probabilities) in curves.items():
-        observation_labels, observation_probabilities = per_observation(labels, probabilities, observations)
-        result[key] = {"per_image_ece": expected_calibration_error(labels, probabilities),
-                       "per_observation_ece": expected_calibration_error(observation_labels,
+        observation_labels, observation_probabilities = observation_groups.per_observation(labels, probabilities,
+                                                                                           observations)
+        result[key] = {"per_image_ece": temperature_scaling.expected_calibration_error(labels, probabilities),
+                       "per_observation_ece": temperature_scaling.expected_calibration_error(observation_labels,
                                                                          observation_probabilities)}
-        panels["per image"][name] = reliability_bins(labels, probabilities)
-        panels["per observation"][name] = reliability_bins(observation_labels, observation_probabilities)
+        panels["per image"][name] = temperature_scaling.reliability_bins(labels, probabilities)
+        panels["per observation"][name] = temperature_scaling.reliability_bins(observation_labels,
+                                                                               observation_probabilities)
     figures.reliability_png(panels, os.path.join(out, "reliability.png"))
     if run.calibration is None:
         note = ("This run has no calibration.json (trained before pyck fitted one): probabilities are the raw "
@@ -148,7 +153,7 @@ def abstention_section(scored: Predictions, validation: Predictions, out: str) -
     return result, [("Abstaining when unsure", text), ("Accuracy vs coverage", "coverage.png")]
 
 
-def out_of_class_dataset(run: TrainedRun) -> tuple[str, list[str]]:
+def out_of_class_dataset(run: trained_run.TrainedRun) -> tuple[str, list[str]]:
     """The --ood_from config's full name and its class names; a usage error when it cannot serve."""
     name = FLAGS.ood_from if "/" in FLAGS.ood_from else f"{run.dataset.split('/')[0]}/{FLAGS.ood_from}"
     if run.calibration is None:
@@ -165,7 +170,7 @@ def out_of_class_dataset(run: TrainedRun) -> tuple[str, list[str]]:
     return name, names
 
 
-def out_of_class_section(run: TrainedRun, scored: dict[str, Predictions], out: str) -> tuple[dict, list]:
+def out_of_class_section(run: trained_run.TrainedRun, scored: dict[str, Predictions], out: str) -> tuple[dict, list]:
     """AUROC of each score (in-class photos vs photos of the other config's unknown classes), on validation and here.
 
     `scored` holds the in-class predictions of validation and the reported split. The thresholds are the run's
@@ -175,7 +180,8 @@ def out_of_class_section(run: TrainedRun, scored: dict[str, Predictions], out: s
     scores, counts = {}, {}
     for split, in_class in scored.items():
         logits, features = in_class.logits_and_features(run, split)
-        rows, other_logits, other_features = predict_logits_and_features(run, split, FLAGS.batch_size, dataset)
+        rows, other_logits, other_features = trained_run.predict_logits_and_features(run, split, FLAGS.batch_size,
+                                                                                     dataset)
         unknown = ~rows["label"].map(names.__getitem__).isin(run.labels).to_numpy()
         counts[split] = rows.loc[unknown, "label"].map(names.__getitem__).value_counts().sort_index().to_dict()
         scores[split] = {name: (run.calibration.outlyingness(logits, features, name),
@@ -206,7 +212,7 @@ def out_of_class_section(run: TrainedRun, scored: dict[str, Predictions], out: s
 
 
 def main(argv: list[str]) -> None:
-    run = load_run(FLAGS.model_dir, FLAGS.data_dir, FLAGS.runtime)
+    run = trained_run.load_run(FLAGS.model_dir, FLAGS.data_dir, FLAGS.runtime)
     out = common_flags.out_dir(os.path.join(FLAGS.model_dir, f"report_{FLAGS.split.replace('/', '_')}"))
     prior = run.month_prior() if FLAGS.metadata_prior == "month" else None
     scored = predictions(run, FLAGS.split, prior)
@@ -218,7 +224,7 @@ def main(argv: list[str]) -> None:
               "temperature": run.calibration.temperature if run.calibration and FLAGS.calibrated else None}
     levels = ["per_image", "per_observation"]
     if prior is not None:
-        result["dated_examples"] = int((months_of(rows["date"]) > 0).sum())
+        result["dated_examples"] = int((month_prior.months_of(rows["date"]) > 0).sum())
         for level, (level_labels, level_probabilities) in (
                 ("per_image_without_prior", (labels, scored.calibrated)),
                 ("per_observation_without_prior", cm.per_observation(labels, scored.calibrated, observations))):

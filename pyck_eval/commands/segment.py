@@ -14,11 +14,13 @@ import numpy as np
 from absl import flags
 from PIL import Image
 
-from pyck_eval import colour_segmentation as seg
-from pyck_eval import figures
 from pyck_eval.commands import common_flags
 from pyck_eval.index_page import write_index
-from pyck_train.preprocessing import read_image_file
+from pyck_eval.lazy_imports import lazy_import
+
+figures = lazy_import("pyck_eval.figures")
+image_preprocessing = lazy_import("pyck_train.modeling.image_preprocessing")
+seg = lazy_import("pyck_eval.colour_segmentation")
 
 flags.DEFINE_list("images", None, "Image files to segment.")
 flags.DEFINE_integer("clusters", 4, "KMeans clusters.", lower_bound=2)
@@ -43,7 +45,7 @@ def main(argv: list[str]) -> None:
     out = common_flags.out_dir("segment")
     sections = []
     for path in FLAGS.images:
-        image = shrink(read_image_file(path), FLAGS.max_width)
+        image = shrink(image_preprocessing.read_image_file(path), FLAGS.max_width)
         rgb = seg.kmeans_segments(image, FLAGS.clusters, seed=FLAGS.seed)
         rgb_xy = seg.kmeans_segments(image, FLAGS.clusters, FLAGS.xy_weight, seed=FLAGS.seed)
         shift = seg.mean_shift_segments(image, seed=FLAGS.seed)

@@ -14,11 +14,13 @@ import os
 import pandas as pd
 from absl import app, flags
 
-from pyck_eval import stacking
-from pyck_eval.classification_metrics import summary
 from pyck_eval.commands import common_flags
 from pyck_eval.index_page import write_index
-from pyck_eval.trained_run import load_run, predict_split
+from pyck_eval.lazy_imports import lazy_import
+
+classification_metrics = lazy_import("pyck_eval.classification_metrics")
+stacking = lazy_import("pyck_eval.stacking")
+trained_run = lazy_import("pyck_eval.trained_run")
 
 flags.DEFINE_list("model_dirs", None, "Two or more finished `python -m pyck_train` runs.")
 FLAGS = flags.FLAGS
@@ -35,12 +37,12 @@ def main(argv: list[str]) -> None:
     predictions = {"validation": [], "test": []}
     ids, labels, names = {}, {}, None
     for model_dir in FLAGS.model_dirs:
-        run = load_run(model_dir, FLAGS.data_dir, FLAGS.runtime)
+        run = trained_run.load_run(model_dir, FLAGS.data_dir, FLAGS.runtime)
         if names is not None and run.labels != names:
             raise ValueError(f"{model_dir} has classes {run.labels}, not {names}: stack runs of one dataset config")
         names = run.labels
         for split in ("validation", "test"):
-            rows, probabilities = predict_split(run, split, FLAGS.batch_size)
+            rows, probabilities = trained_run.predict_split(run, split, FLAGS.batch_size)
             if split in ids and not ids[split].equals(rows["image_id"]):
                 raise ValueError(f"{model_dir}'s {split} split holds other images than {FLAGS.model_dirs[0]}'s; "
                                  "stack runs trained on the same dataset config and data_dir")
@@ -50,11 +52,11 @@ def main(argv: list[str]) -> None:
     rows = []
     for model_dir, probabilities in zip(FLAGS.model_dirs, predictions["test"]):
         rows.append({"model": os.path.basename(os.path.normpath(model_dir)),
-                     **summary(labels["test"], probabilities, names)})
+                     **classification_metrics.summary(labels["test"], probabilities, names)})
     stacked = stacking.stack(predictions["validation"], labels["validation"], predictions["test"],
                              stacking.meta_learners(FLAGS.seed))
     for name, probabilities in stacked.items():
-        rows.append({"model": name, **summary(labels["test"], probabilities, names)})
+        rows.append({"model": name, **classification_metrics.summary(labels["test"], probabilities, names)})
     table = pd.DataFrame(rows).drop(columns="per_class")
     table.to_csv(os.path.join(out, "comparison.csv"), index=False)
     with open(os.path.join(out, "metrics.json"), "w") as f:

@@ -15,10 +15,12 @@ import numpy as np
 import pandas as pd
 from absl import flags
 
-from pyck_eval import feature_models
-from pyck_eval.classification_metrics import summary
 from pyck_eval.commands import common_flags
 from pyck_eval.index_page import write_index
+from pyck_eval.lazy_imports import lazy_import
+
+classification_metrics = lazy_import("pyck_eval.classification_metrics")
+feature_models = lazy_import("pyck_eval.feature_models")
 
 flags.DEFINE_string("features", None, "Folder with features_{train,validation,test}.npz from `pyck_eval features`.")
 flags.DEFINE_float("C", 1.0, "SVC regularisation (the study: 1).", lower_bound=0.0)
@@ -60,7 +62,7 @@ def main(argv: list[str]) -> None:
 
     head = {"model": "network's own head", "fit_seconds": float("nan")}
     for split in ("validation", "test"):
-        scores = summary(data[split]["labels"], data[split]["probabilities"], names)
+        scores = classification_metrics.summary(data[split]["labels"], data[split]["probabilities"], names)
         head[f"{split}_accuracy"] = scores["accuracy"]
     head |= {"test_balanced_accuracy": scores["balanced_accuracy"], "test_macro_f1": scores["macro_f1"]}
     table = pd.concat([pd.DataFrame([head]), table], ignore_index=True)

@@ -4,6 +4,7 @@ from pyck_tfds.dump.errors import DumpError
 from pyck_tfds.dump.filters import (
     LEVELS,
     DumpFilter,
+    FilterOptions,
     Funnel,
     class_names,
     join_records_images,
@@ -17,7 +18,7 @@ from pyck_tfds.dump.report import DumpReport
 from pyck_tfds.dump.splits import SPLITS, assign_splits
 
 __all__ = [
-    "DumpError", "DumpFilter", "DumpReport", "DumpSelection", "EXPECTED_LAYOUT", "Funnel", "LEVELS", "SPLITS",
-    "assign_splits", "check_manual_dir", "class_names", "join_records_images", "load_dump", "parse_resolutions",
+    "DumpError", "DumpFilter", "DumpReport", "DumpSelection", "EXPECTED_LAYOUT", "FilterOptions", "Funnel", "LEVELS",
+    "SPLITS", "assign_splits", "check_manual_dir", "class_names", "join_records_images", "load_dump", "parse_resolutions",
     "read_metadata", "scan_images", "select_examples",
 ]

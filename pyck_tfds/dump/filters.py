@@ -8,7 +8,6 @@ class size. Each row that leaves is counted once, under the first reason that ap
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
 
 import pandas as pd
 
@@ -17,21 +16,59 @@ from pyck_tfds.dump.images import IMAGE_PROBLEMS
 from pyck_tfds.dump.metadata import GBIF_PREFIX
 
 LEVELS = ("family", "genus", "species")
-STUDY_RESOLUTION = (320, 240)  # (width, height): the most common of the dump's 734 resolutions
+
+
+def _option(default, help: str, *, choices: tuple[str, ...] | None = None, lower: int | None = None):
+    return dataclasses.field(default=default, metadata={"help": help, "choices": choices, "lower": lower})
+
+
+@dataclasses.dataclass(frozen=True)
+class FilterOptions:
+    """A `DumpFilter` as people write it (flags, builder configs, JSON): the one place its defaults live.
+
+    Defaults are the study's 7-family setup on the real dump; each field's metadata holds the
+    help text the command-line flags show (`pyck_tfds.dump_flags`).
+    """
+
+    level: str = _option("family", "Taxonomic rank whose name is the class label.", choices=LEVELS)
+    # 320x240: the study's, and the most common of the dump's 734 resolutions
+    resolution: str = _option("320x240", "WIDTHxHEIGHT[,WIDTHxHEIGHT...] of the images to keep, or 'any' (the "
+                              "builder then centre-crops and resizes).")
+    min_confidence: float = _option(90.0, "Keep records whose GBIF match confidence is strictly above this.")
+    min_per_class: int = _option(4000, "Keep classes with at least this many images (the study: 4000).", lower=1)
+    max_classes: int | None = _option(None, "Keep only the N largest classes left after --min_per_class.", lower=2)
+    classes: tuple[str, ...] | None = _option(None, "Explicit comma-separated class list; overrides "
+                                              "--min_per_class and --max_classes.")
+    formats: tuple[str, ...] = _option(("JPEG",), "Image formats (PIL names) to keep.")
+
+    def dump_filter(self) -> DumpFilter:
+        return DumpFilter(
+            level=self.level,
+            resolutions=parse_resolutions(self.resolution),
+            min_confidence=self.min_confidence,
+            min_per_class=self.min_per_class,
+            max_classes=self.max_classes,
+            classes=tuple(self.classes) if self.classes else None,
+            formats=tuple(f.upper() for f in self.formats),
+        )
+
+
+_DEFAULTS = FilterOptions()
 
 
 @dataclasses.dataclass(frozen=True)
 class DumpFilter:
-    """Which images become examples. Defaults are the study's 7-family setup on the real dump."""
+    """Which images become examples, parsed (`FilterOptions.dump_filter()`); defaults are `FilterOptions`'s."""
 
-    level: str = "family"
+    level: str = _DEFAULTS.level
     # (width, height) pairs to keep; None keeps every resolution (the builder then resizes).
-    resolutions: tuple[tuple[int, int], ...] | None = (STUDY_RESOLUTION,)
-    min_confidence: float = 90.0  # keep GBIF match confidence strictly above this
-    min_per_class: int = 4000
-    max_classes: int | None = None  # keep only the N largest classes left after min_per_class
-    classes: tuple[str, ...] | None = None  # explicit class list; overrides min_per_class/max_classes
-    formats: tuple[str, ...] = ("JPEG",)  # image formats (PIL names) that are kept
+    resolutions: tuple[tuple[int, int], ...] | None = dataclasses.field(
+        default_factory=lambda: parse_resolutions(_DEFAULTS.resolution))
+    min_confidence: float = _DEFAULTS.min_confidence  # keep GBIF match confidence strictly above this
+    min_per_class: int = _DEFAULTS.min_per_class
+    max_classes: int | None = _DEFAULTS.max_classes  # keep only the N largest classes left after min_per_class
+    classes: tuple[str, ...] | None = _DEFAULTS.classes  # explicit class list; overrides min_per_class/max_classes
+    formats: tuple[str, ...] = _DEFAULTS.formats  # image formats (PIL names) that are kept
 
     def __post_init__(self) -> None:
         if self.level not in LEVELS:
@@ -46,29 +83,6 @@ class DumpFilter:
     @property
     def label_column(self) -> str:
         return GBIF_PREFIX + self.level
-
-    @classmethod
-    def from_options(
-        cls,
-        *,
-        level: str,
-        resolution: str,
-        min_confidence: float,
-        min_per_class: int,
-        max_classes: int | None,
-        classes: Sequence[str] | None,
-        formats: Sequence[str],
-    ) -> DumpFilter:
-        """From plain option values, as command-line flags and JSON builder configs give them."""
-        return cls(
-            level=level,
-            resolutions=parse_resolutions(resolution),
-            min_confidence=min_confidence,
-            min_per_class=min_per_class,
-            max_classes=max_classes,
-            classes=tuple(classes) if classes else None,
-            formats=tuple(f.upper() for f in formats),
-        )
 
 
 @dataclasses.dataclass

@@ -1,4 +1,4 @@
-"""Builder configs: each is a documented set of `DumpFilter` parameters plus the stored image size."""
+"""Builder configs: each is a documented set of `FilterOptions` plus the stored image size."""
 
 from __future__ import annotations
 
@@ -6,35 +6,39 @@ import dataclasses
 
 import tensorflow_datasets as tfds
 
-from pyck_tfds.dump import DumpFilter
+from pyck_tfds.dump import DumpFilter, FilterOptions
 
 STUDY_FAMILIES_7 = (
     "Agaricaceae", "Amanitaceae", "Boletaceae", "Cortinariaceae", "Russulaceae", "Strophariaceae", "Tricholomataceae",
 )
 STUDY_FAMILIES_5 = ("Agaricaceae", "Amanitaceae", "Boletaceae", "Cortinariaceae", "Russulaceae")
 IMAGE_SIZE = (240, 320)  # (height, width) of every stored image: the study's 320x240 landscape photos
+_DEFAULTS = FilterOptions()
 
 
 @dataclasses.dataclass(eq=False)
 class MushroomObserverConfig(tfds.core.BuilderConfig):
-    """Filter parameters as plain JSON values, so `tfds build --config='{"name": ..., ...}'` can override them."""
+    """`FilterOptions`' fields as plain JSON values, so `tfds build --config='{"name": ..., ...}'` can override them.
 
-    level: str = "family"
-    resolution: str = "320x240"  # WIDTHxHEIGHT[,...] or "any"
-    min_confidence: float = 90.0
-    min_per_class: int = 4000
-    max_classes: int | None = None
-    classes: tuple[str, ...] | None = None
-    formats: tuple[str, ...] = ("JPEG",)
+    The defaults are `FilterOptions`' own (a test checks that every field is here).
+    """
+
+    level: str = _DEFAULTS.level
+    resolution: str = _DEFAULTS.resolution
+    min_confidence: float = _DEFAULTS.min_confidence
+    min_per_class: int = _DEFAULTS.min_per_class
+    max_classes: int | None = _DEFAULTS.max_classes
+    classes: tuple[str, ...] | None = _DEFAULTS.classes
+    formats: tuple[str, ...] = _DEFAULTS.formats
     split_seed: int = 0
 
     @property
+    def filter_options(self) -> FilterOptions:
+        return FilterOptions(**{field.name: getattr(self, field.name) for field in dataclasses.fields(FilterOptions)})
+
+    @property
     def dump_filter(self) -> DumpFilter:
-        return DumpFilter.from_options(
-            level=self.level, resolution=self.resolution, min_confidence=self.min_confidence,
-            min_per_class=self.min_per_class, max_classes=self.max_classes, classes=self.classes,
-            formats=self.formats,
-        )
+        return self.filter_options.dump_filter()
 
 
 BUILDER_CONFIGS = [

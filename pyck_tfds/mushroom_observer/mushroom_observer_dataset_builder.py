@@ -9,6 +9,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 from etils import epath
 
+from pyck_tfds.built_datasets import DatasetNotBuiltError, not_built_message
 from pyck_tfds.dump import EXPECTED_LAYOUT, SPLITS, class_names, load_dump
 from pyck_tfds.mushroom_observer import configs, examples
 
@@ -54,6 +55,24 @@ one in the same layout; build it with --config=family7_sample.
             supervised_keys=("image", "label"),
             homepage="https://mushroomobserver.org",
         )
+
+    def _make_download_manager(self, download_dir, download_config):
+        """As tfds's, but with no dump to build from, say the config is not built here and leave nothing behind.
+
+        `tfds.load(..., data_dir=WRONG)` tries to build what it cannot find; then the likely mistake
+        is the data_dir, not a missing manual dir (tfds's own message).
+        """
+        download_dir = epath.Path(download_dir or self.data_dir_root / "downloads")
+        new_folders = [d for d in (download_dir / "extracted", *(download_dir / "extracted").parents) if not d.exists()]
+        dl_manager = super()._make_download_manager(download_dir, download_config)
+        try:
+            dl_manager.manual_dir  # noqa: B018 (tfds checks it exists and is not empty)
+        except AssertionError:
+            for folder in new_folders:  # the download manager made them, innermost first; they are empty
+                folder.rmdir()
+            raise DatasetNotBuiltError(not_built_message(f"{self.name}/{self.builder_config.name}",
+                                                         str(self.data_dir_root))) from None
+        return dl_manager
 
     def _generate_splits(self, dl_manager, download_config):
         # Beam only when the user asked for it (--beam_pipeline_options or a runner).

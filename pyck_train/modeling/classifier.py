@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import keras
 
-from pyck_train.backbones.registry import build_backbone
-from pyck_train.heads import build_head
-from pyck_tfds.mushroom_observer.configs import IMAGE_SIZE
+from pyck_train.modeling.backbones.registry import build_backbone
+from pyck_train.modeling.heads import build_head
 
 BACKBONE_LAYER = "backbone"
 
 
 def build_classifier(
     backbone: str, num_classes: int, *, weights: str = "imagenet", head: str = "gap",
-    input_shape: tuple[int, int, int] = (*IMAGE_SIZE, 3),
+    input_shape: tuple[int, int, int],
 ) -> keras.Model:
-    """float RGB [0, 255] images in, class probabilities (float32) out."""
+    """float RGB [0, 255] images of `input_shape` (the dataset's) in, class probabilities (float32) out."""
     inputs = keras.Input(shape=input_shape, name="image")
     base = build_backbone(backbone, weights, input_shape)
     base.name = BACKBONE_LAYER
@@ -41,6 +40,6 @@ def layers_after(model: keras.Model, name: str) -> list[keras.layers.Layer]:
 
 
 def with_temperature(model: keras.Model, temperature: float) -> keras.Model:
-    """The classifier answering softmax(log p / T): its calibrated probabilities (`pyck_train.calibration`)."""
+    """The classifier answering softmax(log p / T): its calibrated probabilities (`pyck_train.modeling.calibration`)."""
     calibrated = keras.ops.softmax(keras.ops.log(keras.ops.maximum(model.output, 1e-30)) / temperature)
     return keras.Model(model.input, calibrated, name="calibrated")

@@ -6,9 +6,11 @@ softmax kept in float32, so mixed precision never produces float16 probabilities
 
 from __future__ import annotations
 
-import keras
-
 STUDY_HEAD = "dense:128,dropout:0.25,dense:32,dropout:0.25"
+# Layer names other modules reach for: pooled features, logits, and the float32 softmax.
+POOL_LAYER = "head_pool"
+LOGITS_LAYER = "head_logits"
+PROBABILITIES_LAYER = "probabilities"
 
 
 def parse_head(spec: str) -> list[tuple[str, float]]:
@@ -37,11 +39,13 @@ def parse_head(spec: str) -> list[tuple[str, float]]:
 
 def build_head(features, spec: str, num_classes: int):
     """Apply the head to a 4-D feature map; returns float32 class probabilities."""
-    x = keras.layers.GlobalAveragePooling2D(name="head_pool")(features)
+    import keras
+
+    x = keras.layers.GlobalAveragePooling2D(name=POOL_LAYER)(features)
     for i, (kind, value) in enumerate(parse_head(spec)):
         if kind == "dense":
             x = keras.layers.Dense(value, activation="relu", name=f"head_dense_{i}")(x)
         else:
             x = keras.layers.Dropout(value, name=f"head_dropout_{i}")(x)
-    logits = keras.layers.Dense(num_classes, name="head_logits")(x)
-    return keras.layers.Activation("softmax", dtype="float32", name="probabilities")(logits)
+    logits = keras.layers.Dense(num_classes, name=LOGITS_LAYER)(x)
+    return keras.layers.Activation("softmax", dtype="float32", name=PROBABILITIES_LAYER)(logits)

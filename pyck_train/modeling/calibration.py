@@ -16,11 +16,11 @@ import os
 import numpy as np
 from scipy.special import softmax
 
-from pyck_train import out_of_class, temperature_scaling
-from pyck_train.out_of_class import Mahalanobis
+from pyck_train.modeling import out_of_class, run_directory, temperature_scaling
+from pyck_train.modeling.out_of_class import Mahalanobis
 
-FILE_NAME = "calibration.json"
-MAHALANOBIS_FILE = "calibration_mahalanobis.npz"
+FILE_NAME = run_directory.CALIBRATION
+MAHALANOBIS_FILE = run_directory.CALIBRATION_MAHALANOBIS
 DEFAULT_SCORE = "mahalanobis"
 IN_CLASS_RECALL = 0.95
 

@@ -11,29 +11,21 @@ import html
 import json
 import os
 
+from pyck_train.modeling import run_directory as names
+
 RUN_FILES = (  # (what it is, file name) in the order a reader wants them
-    ("Training curves (loss and accuracy per epoch, every phase)", "training_curves.png"),
-    ("Metrics on validation and test (per image, per observation, TTA, month prior, calibration)", "metrics.json"),
-    ("Calibration: temperature and out-of-class thresholds (fitted on validation)", "calibration.json"),
-    ("The flags that trained it (rerun with --flagfile to resume or reproduce)", "flags.txt"),
-    ("Labels, in the model's output order", "labels.txt"),
-    ("Month prior p(class | month) of the training split", "month_prior.json"),
-    ("Keras model", "model.keras"),
+    ("Training curves (loss and accuracy per epoch, every phase)", names.TRAINING_CURVES),
+    ("Metrics on validation and test (per image, per observation, TTA, month prior, calibration)", names.METRICS),
+    ("Calibration: temperature and out-of-class thresholds (fitted on validation)", names.CALIBRATION),
+    ("The flags that trained it (rerun with --flagfile to resume or reproduce)", names.FLAGS),
+    ("Labels, in the model's output order", names.LABELS),
+    ("Month prior p(class | month) of the training split", names.MONTH_PRIOR),
+    ("Keras model", names.MODEL),
 )
 
 
-def find_run(path: str, levels: int = 3) -> str | None:
-    """The model_dir holding `path` (a folder with flags.txt and metrics.json), looking up to `levels` folders up."""
-    folder = os.path.abspath(path)
-    for _ in range(levels + 1):
-        if all(os.path.exists(os.path.join(folder, name)) for name in ("flags.txt", "metrics.json")):
-            return folder
-        folder = os.path.dirname(folder)
-    return None
-
-
 def _headline(model_dir: str) -> str:
-    with open(os.path.join(model_dir, "metrics.json")) as f:
+    with open(os.path.join(model_dir, names.METRICS)) as f:
         metrics = json.load(f)
     parts = [f"{metrics.get('dataset')} - {metrics.get('backbone')} - {metrics.get('strategy')}"]
     for split in ("validation", "test"):
@@ -54,15 +46,16 @@ def write_run_index(model_dir: str) -> str:
             parts.append(f"<li><a href='{link}'>{link}</a>: {html.escape(what)}</li>")
     parts.append("</ul>")
     pages = sorted(os.path.relpath(p, model_dir) for depth in (["*"], ["*", "*"])
-                   for p in glob.glob(os.path.join(model_dir, *depth, "index.html")))
+                   for p in glob.glob(os.path.join(model_dir, *depth, names.INDEX)))
     if pages:
         parts.append("<h2>Evaluations</h2><ul>")
         parts += [f"<li><a href='{html.escape(p)}'>{html.escape(os.path.dirname(p))}</a></li>" for p in pages]
         parts.append("</ul>")
-    parts.append(f"<h2>TensorBoard</h2><pre>tensorboard --logdir {html.escape(os.path.join(model_dir, 'logs'))}</pre>")
-    if os.path.exists(os.path.join(model_dir, "training_curves.png")):
-        parts.append("<img src='training_curves.png' alt='training curves'>")
-    path = os.path.join(model_dir, "index.html")
+    logs = html.escape(os.path.join(model_dir, names.LOGS))
+    parts.append(f"<h2>TensorBoard</h2><pre>tensorboard --logdir {logs}</pre>")
+    if os.path.exists(os.path.join(model_dir, names.TRAINING_CURVES)):
+        parts.append(f"<img src='{names.TRAINING_CURVES}' alt='training curves'>")
+    path = os.path.join(model_dir, names.INDEX)
     with open(path, "w") as f:
         f.write("\n".join(parts) + "\n")
     return path

@@ -17,7 +17,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-FILE_NAME = "month_prior.json"
+from pyck_train.modeling import run_directory
+
+FILE_NAME = run_directory.MONTH_PRIOR
 
 
 def months_of(dates: Sequence[str | bytes | None]) -> np.ndarray:

@@ -24,7 +24,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 import pyck_tfds  # noqa: F401  (registers mushroom_observer)
-from pyck_train.preprocessing import decode_image, prepare_image
+from pyck_train.modeling.image_preprocessing import decode_image, prepare_image
 
 AUTOTUNE = tf.data.AUTOTUNE
 _TRAINING_FEATURES = {"image": tf.io.FixedLenFeature([], tf.string), "label": tf.io.FixedLenFeature([], tf.int64)}
@@ -78,9 +78,15 @@ def read_columns(dataset: str, split: str, data_dir: str | None = None,
     return {name: np.concatenate(parts) if parts else np.zeros((0,)) for name, parts in values.items()}
 
 
+def image_shape(info: tfds.core.DatasetInfo) -> tuple[int, int, int]:
+    """(height, width, channels) of the dataset's stored images: the classifier's input shape."""
+    return tuple(info.features["image"].shape)
+
+
 def make_pipeline(
     encoded_and_labels: tf.data.Dataset,
     *,
+    image_size: tuple[int, int],
     training: bool,
     batch_size: int,
     cache: bool = False,
@@ -90,6 +96,7 @@ def make_pipeline(
 ) -> tf.data.Dataset:
     """Batches of (uint8 images in [0, 255] of the dataset's size, labels), for `model.fit` / `evaluate`.
 
+    `image_size` is (height, width), normally the dataset's (`image_shape(info)[:2]`).
     `batch_transform` maps each batch after the cache and the shuffle (augmentation, one-hot labels).
     """
     options = tf.data.Options()
@@ -100,7 +107,7 @@ def make_pipeline(
     ds = encoded_and_labels.with_options(options)
 
     def decode_and_prepare(encoded, label):
-        return prepare_image(decode_image(encoded)), label
+        return prepare_image(decode_image(encoded), image_size), label
 
     if cache:  # prepare_image is deterministic, so its output is what gets cached
         ds = ds.map(decode_and_prepare, num_parallel_calls=AUTOTUNE, deterministic=not training).cache()

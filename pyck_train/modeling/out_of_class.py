@@ -8,6 +8,7 @@ Three standard scores, each "higher = more likely out of class":
   class mean, with one shared covariance fitted on the training features (Lee et al. 2018);
   Ledoit-Wolf shrinkage keeps it invertible when features outnumber images.
 A threshold keeps a chosen share of in-class photos (95 % by default, set on validation).
+scikit-learn is imported when fitting and scoring, so `SCORES` costs nothing to flags.
 """
 
 from __future__ import annotations
@@ -16,8 +17,6 @@ import dataclasses
 
 import numpy as np
 from scipy.special import logsumexp, softmax
-from sklearn.covariance import LedoitWolf
-from sklearn.metrics import roc_auc_score
 
 SCORES = ("max_probability", "energy", "mahalanobis")
 
@@ -34,6 +33,8 @@ class Mahalanobis:
         if missing:
             raise ValueError(f"classes {missing} have no training features: no class mean to measure distances to")
         means = np.stack([features[labels == c].mean(axis=0) for c in range(num_classes)])
+        from sklearn.covariance import LedoitWolf
+
         covariance = LedoitWolf(assume_centered=True).fit(features - means[labels])
         return cls(means.astype(np.float32), covariance.precision_.astype(np.float32))
 
@@ -71,4 +72,6 @@ def threshold_at_recall(in_class_scores: np.ndarray, recall: float = 0.95) -> fl
 def auroc(in_class_scores: np.ndarray, out_scores: np.ndarray) -> float:
     """Probability that an out-of-class photo scores above an in-class one (0.5: no better than chance)."""
     labels = np.r_[np.zeros(len(in_class_scores)), np.ones(len(out_scores))]
+    from sklearn.metrics import roc_auc_score
+
     return float(roc_auc_score(labels, np.r_[in_class_scores, out_scores]))

@@ -14,10 +14,8 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from pyck_train.model import layers_after
-
-POOL_LAYER = "head_pool"
-LOGITS_LAYER = "head_logits"
+from pyck_train.modeling.classifier import layers_after
+from pyck_train.modeling.heads import LOGITS_LAYER, POOL_LAYER
 
 
 def pooled_feature_model(classifier: keras.Model) -> keras.Model:

@@ -13,8 +13,6 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from pyck_tfds.mushroom_observer.configs import IMAGE_SIZE
-
 
 def decode_image(encoded: tf.Tensor) -> tf.Tensor:
     """JPEG/PNG/GIF/BMP bytes -> uint8 RGB (grayscale and RGBA become RGB)."""
@@ -38,8 +36,11 @@ def read_image_file(path: str) -> np.ndarray:
         raise ValueError(f"{path}: not a readable image ({err})") from None
 
 
-def prepare_image(image: tf.Tensor, size: tuple[int, int] = IMAGE_SIZE) -> tf.Tensor:
-    """uint8 or float [0, 255] RGB (H, W, 3) -> uint8 (size[0], size[1], 3); resized only when needed."""
+def prepare_image(image: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
+    """uint8 or float [0, 255] RGB (H, W, 3) -> uint8 (size[0], size[1], 3); resized only when needed.
+
+    `size` is (height, width): the dataset's image shape when training, the model's input when predicting.
+    """
     height, width = size
     shape = tf.shape(image)
 

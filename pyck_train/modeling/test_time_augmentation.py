@@ -12,8 +12,10 @@ metrics, `pyck_eval report` and `predict`) use it without knowing about it.
 
 from __future__ import annotations
 
-import keras
-from keras import ops
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import keras
 
 TTA_MODES = ("none", "flip", "flip_crops")
 CROP_FRACTION = 0.85
@@ -21,6 +23,8 @@ CROP_FRACTION = 0.85
 
 def tta_views(images, mode: str) -> list:
     """The views of a (batch, H, W, 3) batch that `mode` averages over, as float32 in the input's range."""
+    from keras import ops
+
     if mode not in TTA_MODES:
         raise ValueError(f"unknown TTA mode {mode!r}; choose from {', '.join(TTA_MODES)}")
     images = ops.cast(images, "float32")
@@ -37,24 +41,14 @@ def tta_views(images, mode: str) -> list:
     return views
 
 
-class AveragedViews(keras.layers.Layer):
-    """The classifier's mean probabilities over `tta_views(images, mode)`."""
-
-    def __init__(self, classifier: keras.Model, mode: str, **kwargs):
-        super().__init__(**kwargs)
-        self.classifier, self.mode = classifier, mode
-
-    def call(self, images):
-        return ops.mean(ops.stack([self.classifier(view, training=False) for view in tta_views(images, self.mode)]),
-                        axis=0)
-
-
 def with_tta(classifier: keras.Model, mode: str) -> keras.Model:
     """`classifier` itself for `none`; otherwise a model with its input and output that averages the views."""
     if mode == "none":
         return classifier
     if mode not in TTA_MODES:
         raise ValueError(f"unknown TTA mode {mode!r}; choose from {', '.join(TTA_MODES)}")
+    import keras
+
     inputs = keras.Input(shape=classifier.input_shape[1:], name="image")
-    return keras.Model(inputs, AveragedViews(classifier, mode, name=f"tta_{mode}")(inputs),
-                       name=f"{classifier.name}_tta_{mode}")
+    views = [classifier(view, training=False) for view in tta_views(inputs, mode)]
+    return keras.Model(inputs, keras.ops.mean(keras.ops.stack(views), axis=0), name=f"{classifier.name}_tta_{mode}")

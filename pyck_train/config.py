@@ -1,0 +1,120 @@
+"""`TrainConfig`: every training setting, its default, its help and its allowed values, in one place.
+
+`python -m pyck_train`'s flags are generated from these fields (`pyck_train.flags`), so a
+config built in Python and the command line with the same values train the same model.
+Batch size and learning rates are per replica: with N replicas the global batch is
+N x batch_size and the learning rates are multiplied by N (linear scaling rule).
+No TensorFlow here: `--help` and flag parsing stay fast.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from pyck_train.modeling.backbones.registry import available_backbones
+from pyck_train.modeling.heads import STUDY_HEAD
+from pyck_train.modeling.litert import RUNTIMES
+from pyck_train.modeling.test_time_augmentation import TTA_MODES
+from pyck_train.strategies import STRATEGIES
+
+AUGMENTATIONS = ("none", "light", "randaugment")
+OPTIMIZERS = ("adam", "adamw")
+LR_SCHEDULES = ("constant", "cosine")
+CLASS_WEIGHTS = ("none", "balanced")
+PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+DISTRIBUTIONS = ("auto", "default", "mirrored", "multi_worker")
+METADATA_PRIORS = ("none", "month")
+
+MULTI_WORKER_UNSUPPORTED = (
+    "--distribution=multi_worker: Keras 3's model.fit does not work with tf.distribute.MultiWorkerMirroredStrategy "
+    "(keras-team/keras#20585; with two local workers pyck's fit fails reducing PerReplica batches). Train on one "
+    "machine instead: --distribution=mirrored uses all of its GPUs, with the same flagfile.")
+
+
+def setting(default: Any, help: str, *, choices: tuple[str, ...] | list[str] | None = None,
+            lower: float | None = None, upper: float | None = None, required: bool = False) -> Any:
+    """A config field with what its flag needs: help text, allowed values, bounds."""
+    metadata = {"help": help, "choices": tuple(choices) if choices else None, "lower": lower, "upper": upper}
+    if required:
+        return dataclasses.field(metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    model_dir: str = setting(None, "Where flags, labels, checkpoints, models, logs and metrics go.", required=True)
+    # Data
+    dataset: str = setting("mushroom_observer/family7", "TFDS name/config to train on.")
+    data_dir: str | None = setting(None, "The --data_dir given to `tfds build` (default: TFDS's own).")
+    train_subset: int = setting(0, "Train on the first N training examples only (0: all), as the study did for "
+                                "tuning.", lower=0)
+    cache: bool = setting(True, "Cache decoded images in memory after the first epoch (uint8: 230 KB per image).")
+    cache_features: bool = setting(False, "Frozen-base phases: run the base once per image and train the head on "
+                                   "the cached pooled features (many times faster per epoch on CPU; no image "
+                                   "augmentation).")
+    shuffle_buffer: int = setting(2048, "Shuffle buffer, in examples.", lower=1)
+    seed: int = setting(0, "Seed for weights init, shuffling and dropout.")
+    # Model
+    backbone: str = setting("efficientnet_lite0", "Backbone from the registry.", choices=available_backbones())
+    weights: str = setting("imagenet", "'imagenet', 'none' (from scratch) or a path to a weights file.")
+    head: str = setting(STUDY_HEAD, "Head: 'gap' or comma-separated dense:UNITS / dropout:RATE layers.")
+    # Transfer recipe and optimisation
+    strategy: str = setting("freeze_then_finetune", "Transfer-learning strategy (the phases and which backbone "
+                            "layers each trains).", choices=STRATEGIES)
+    epochs: int = setting(10, "Epochs of the first phase (the head phase for frozen and freeze_then_finetune).",
+                          lower=1)
+    fine_tune_epochs: int = setting(20, "Maximum epochs of freeze_then_finetune's second phase.", lower=0)
+    learning_rate: float = setting(1e-3, "Learning rate of the first phase, per replica.", lower=0.0)
+    fine_tune_learning_rate: float = setting(1e-4, "Learning rate of the fine-tuning phase, per replica.", lower=0.0)
+    unfreeze_top_layers: int = setting(20, "partial: how many top backbone layers with weights train (rounded up "
+                                       "to whole blocks).", lower=1)
+    lr_decay_rate: float = setting(0.9, "partial: exponential learning-rate decay per epoch.", lower=0.0, upper=1.0)
+    reduce_lr_patience: int = setting(2, "ReduceLROnPlateau patience (factor 0.1) while fine-tuning.", lower=1)
+    early_stopping_patience: int = setting(3, "EarlyStopping patience while fine-tuning (best weights restored).",
+                                           lower=1)
+    batch_size: int = setting(32, "Batch size per replica.", lower=1)
+    steps_per_epoch: int = setting(0, "Limit on steps per epoch (0: the whole split); for smoke runs.", lower=0)
+    optimizer: str = setting("adam", "adam, or adamw (decoupled weight decay).", choices=OPTIMIZERS)
+    weight_decay: float = setting(0.01, "adamw: decoupled weight decay.", lower=0.0)
+    lr_schedule: str = setting("constant", "constant (the fine-tuning phase then keeps ReduceLROnPlateau, partial "
+                               "its exponential decay), or cosine decay to 0 over each phase.", choices=LR_SCHEDULES)
+    warmup_epochs: float = setting(0.0, "cosine: linear warm-up from 0, in epochs, at the start of each phase.",
+                                   lower=0.0)
+    label_smoothing: float = setting(0.0, "Label smoothing of the cross-entropy.", lower=0.0, upper=0.5)
+    class_weight: str = setting("none", "balanced: weigh each class n / (classes x n_class) in the loss, so rare "
+                                "classes count as much as common ones.", choices=CLASS_WEIGHTS)
+    # Augmentation and evaluation
+    augment: str = setting("none", "Training-batch augmentation: light (flip, rotation, zoom, shift, brightness, "
+                           "contrast; no hue change) or randaugment (flip + RandAugment). Never applied at "
+                           "evaluation, nor to --cache_features phases.", choices=AUGMENTATIONS)
+    mixup: float = setting(0.0, "MixUp alpha on training batches (0: off).", lower=0.0)
+    cutmix: float = setting(0.0, "CutMix alpha on training batches (0: off); with --mixup too, one of the two per "
+                            "batch.", lower=0.0)
+    tta: str = setting("none", "Test-time augmentation of the final metrics: flip (image + mirror) or flip_crops "
+                       "(+ a central 85 % crop and its mirror); probabilities are averaged.", choices=TTA_MODES)
+    metadata_prior: str = setting("none", "month: also report the metrics with the image probabilities re-weighted "
+                                  "by p(class | month) of the training split (month_prior.json).",
+                                  choices=METADATA_PRIORS)
+    # Precision and devices
+    precision: str = setting("auto", "auto: mixed_float16 on GPU, float32 on CPU (bfloat16 is slower than float32 "
+                             "on CPU).", choices=PRECISIONS)
+    distribution: str = setting("auto", "tf.distribute strategy. auto: mirrored with several GPUs, else default. "
+                                "multi_worker stops with an explanation: Keras 3's fit does not support it yet "
+                                "(keras-team/keras#20585).", choices=DISTRIBUTIONS)
+    jit_compile: bool = setting(False, "Compile train steps with XLA.")
+    runtime: str = setting("auto", "What runs the frozen base to extract features (--cache_features, calibration): "
+                           "LiteRT (XNNPACK, several times faster on CPU, same numbers), Keras, or auto: LiteRT "
+                           "without a GPU when there are at least 1,000 images to extract (below, its ~15 s "
+                           "conversion costs more than it saves).", choices=RUNTIMES)
+
+    def to_flagfile(self) -> str:
+        """A flagfile that reproduces this config with `python -m pyck_train --flagfile=...`."""
+        lines = []
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, bool):
+                lines.append(f"--{field.name}" if value else f"--no{field.name}")
+            elif value is not None:
+                lines.append(f"--{field.name}={value}")
+        return "\n".join(lines) + "\n"
