@@ -35,26 +35,11 @@ import tensorflow_datasets as tfds
 from pyck_train import curves, optimization
 from pyck_train.augmentation import batch_augmenter
 from pyck_train.config import MULTI_WORKER_UNSUPPORTED, TrainConfig
-from pyck_train.modeling import (
-    feature_extraction,
-    litert,
-    run_directory,
-    run_index,
-    scores,
-)
+from pyck_train.modeling import feature_extraction, litert, run_directory, run_index, scores
 from pyck_train.modeling.backbones.registry import get_backbone_spec
 from pyck_train.modeling.calibration import Calibration
-from pyck_train.modeling.classifier import (
-    backbone_of,
-    build_classifier,
-    with_temperature,
-)
-from pyck_train.modeling.input_pipeline import (
-    image_shape,
-    load_split,
-    make_pipeline,
-    read_columns,
-)
+from pyck_train.modeling.classifier import backbone_of, build_classifier, with_temperature
+from pyck_train.modeling.input_pipeline import EpochSeeds, image_shape, load_split, make_pipeline, read_columns
 from pyck_train.modeling.month_prior import MonthPrior, months_of
 from pyck_train.modeling.run_directory import RunDirectory
 from pyck_train.modeling.temperature_scaling import expected_calibration_error
@@ -94,6 +79,7 @@ class _Data:
     train_months: np.ndarray
     steps: int
     batch: int  # global batch (per replica x replicas)
+    order: EpochSeeds  # the training order is a function of (seed, epoch): resumed runs see the same batches
 
 
 @dataclasses.dataclass
@@ -112,21 +98,24 @@ def _load_data(config: TrainConfig, batch: int) -> _Data:
     if config.train_subset:  # tfds refuses a slice past the end: a subset larger than the split is the split
         available = tfds.builder(config.dataset, data_dir=config.data_dir).info.splits["train"].num_examples
         train_split = f"train[:{min(config.train_subset, available)}]"
-    raw = {name: load_split(config.dataset, split, config.data_dir, shuffle_files=name == "train", seed=config.seed)
+    # Shard order is shuffled only without the cache: a cached split is shuffled whole every epoch, by (seed, epoch).
+    raw = {name: load_split(config.dataset, split, config.data_dir, shuffle_files=name == "train" and not config.cache,
+                            seed=config.seed)
            for name, split in (("train", train_split), ("validation", "validation"), ("test", "test"))}
     info = raw["train"][1]
     labels, shape = info.features["label"].names, image_shape(info)
     augment = batch_augmenter(config.augment, len(labels), mixup=config.mixup, cutmix=config.cutmix, seed=config.seed)
+    order = EpochSeeds()
     pipelines = {
         name: make_pipeline(ds, image_size=shape[:2], training=name == "train", batch_size=batch, cache=config.cache,
                             shuffle_buffer=config.shuffle_buffer, seed=config.seed,
-                            batch_transform=augment if name == "train" else None)
+                            batch_transform=augment if name == "train" else None, order=order)
         for name, (ds, _) in raw.items()
     }
     columns = read_columns(config.dataset, train_split, config.data_dir, ("label", "date"))
     steps = config.steps_per_epoch or -(-len(columns["label"]) // batch)
     return _Data(raw, pipelines, labels, shape, columns["label"].astype(np.int64), months_of(columns["date"]), steps,
-                 batch)
+                 batch, order)
 
 
 def _plain_batches(run: _Run, split: str) -> tf.data.Dataset:
@@ -168,6 +157,7 @@ def _callbacks(run: _Run, tag: str, phase: Phase, best_file: str, plateau: bool)
                                         initial_value_threshold=earlier["best_val_accuracy"] if earlier else None),
         keras.callbacks.CSVLogger(directory.history(tag), append=True),
         keras.callbacks.TensorBoard(directory.logs(tag)),
+        run.data.order,
     ]
     if phase.name == "finetune":
         if plateau:  # a schedule already sets the rate at every step
@@ -217,7 +207,8 @@ def _head_on_cached_features(model: keras.Model, run: _Run, tag: str):
     with run.distribution.scope():  # fit checks that the model it trains was made under the strategy
         head = feature_extraction.head_on_features(model)
     train_batches = feature_extraction.feature_pipeline(train_x, train_y, training=True, batch_size=run.data.batch,
-                                                        seed=config.seed).map(_one_hot(num_classes))
+                                                        seed=config.seed, order=run.data.order
+                                                        ).map(_one_hot(num_classes))
     validation_batches = feature_extraction.feature_pipeline(val_x, val_y, training=False,
                                                              batch_size=run.data.batch).map(_one_hot(num_classes))
     return head, train_batches, validation_batches

@@ -80,3 +80,30 @@ def built_data_dir(sample_dump, tmp_path_factory) -> str:
     out = str(tmp_path_factory.mktemp("tfds"))
     build_dataset(sample_dump.out, out, family7_config(BUILT_DATASET.split("/")[1]))
     return out
+
+
+BASELINE_MARGIN = 0.1  # what a transfer path must add to raw pixels (measured: frozen Lite0 0.90 vs pixels 0.74-0.76)
+
+
+@pytest.fixture(scope="session")
+def pixel_baseline(built_data_dir) -> float:
+    """Test accuracy of logistic regression on 12x16 raw pixels of `BUILT_DATASET` (trained on its train split).
+
+    The floor every learning path must clear by `BASELINE_MARGIN`: a broken transfer path (an
+    untrained base: 1/7) or a model no better than pixels cannot.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    from pyck_eval.pixel_baselines import pixel_matrix
+
+    train = pixel_matrix(BUILT_DATASET, "train", built_data_dir, (12, 16))
+    test = pixel_matrix(BUILT_DATASET, "test", built_data_dir, (12, 16))
+    accuracy = float(LogisticRegression(max_iter=3000).fit(*train).score(*test))
+    print(f"raw-pixel logistic regression: test accuracy {accuracy:.3f}")
+    return accuracy
+
+
+def beats_pixels(accuracy: float, baseline: float, what: str) -> bool:
+    """Prints both figures (pytest -s shows them) and whether `accuracy` clears the baseline by the margin."""
+    print(f"{what}: test accuracy {accuracy:.3f} vs raw pixels {baseline:.3f} (+{BASELINE_MARGIN} needed)")
+    return accuracy >= baseline + BASELINE_MARGIN

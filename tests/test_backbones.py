@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import keras
 import numpy as np
 import pytest
@@ -15,6 +19,7 @@ from pyck_train.modeling.backbones.registry import (
 )
 
 HEAVY = {"efficientnet_b5", "efficientnet_b6", "efficientnet_b7"}
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.mark.parametrize("name", [n for n in available_backbones() if n not in HEAVY])
@@ -51,22 +56,47 @@ def test_model_with_preprocessing_round_trips_through_keras_format(tmp_path):
                                model.predict(images, verbose=0), rtol=1e-5)
 
 
-def test_offline_imagenet_download_fails_fast_naming_the_alternatives(no_network, monkeypatch, tmp_path):
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path))  # no cached weights
-    with pytest.raises(RuntimeError) as err:
-        build_backbone("mobilenet_v3_small", "imagenet", input_shape=(96, 96, 3))
+OFFLINE = """
+import socket, sys
+
+def refuse(*args, **kwargs):
+    raise OSError("Name or service not known (network access refused by the test)")
+
+socket.socket.connect = refuse
+socket.getaddrinfo = refuse
+from pyck_train.modeling.backbones.registry import build_backbone
+try:
+    build_backbone("mobilenet_v3_small", "imagenet", input_shape=(96, 96, 3))
+except RuntimeError as err:
+    print(err)
+"""
+
+
+def test_offline_imagenet_download_fails_fast_naming_the_alternatives(tmp_path):
+    # A subprocess whose KERAS_HOME is empty before Keras reads it: no cached weights, whatever this machine has.
+    env = {**os.environ, "KERAS_HOME": str(tmp_path / "keras")}
+    result = subprocess.run([sys.executable, "-c", OFFLINE], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert "\ncould not download ImageNet weights for 'mobilenet_v3_small' (offline?)" in result.stdout, (
+        result.stdout + result.stderr[-2000:])
     for alternative in ("efficientnet_lite0", "--weights=none", "--weights=PATH"):
-        assert alternative in str(err.value)
+        assert alternative in result.stdout
+    assert not os.path.exists(tmp_path / "keras" / "models" / "weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5")
 
 
-def test_weights_path_and_bad_names(tmp_path):
-    source = build_backbone("efficientnet_lite0", "imagenet", input_shape=(64, 64, 3))
-    path = str(tmp_path / "lite0.weights.h5")
-    source.save_weights(path)
-    reloaded = build_backbone("efficientnet_lite0", path, input_shape=(64, 64, 3))
-    images = np.random.default_rng(0).uniform(0, 255, (1, 64, 64, 3)).astype(np.float32)
-    np.testing.assert_allclose(reloaded.predict(images, verbose=0), source.predict(images, verbose=0), atol=1e-6)
-    with pytest.raises(FileNotFoundError, match="neither"):
-        build_backbone("efficientnet_lite0", str(tmp_path / "missing.h5"), (64, 64, 3))
-    with pytest.raises(ValueError, match="available: "):
-        build_backbone("resnet5", "none", (64, 64, 3))
+# Each keras.applications backbone against its own module's preprocess_input: ours in a layer, or theirs inside.
+KERAS_PREPROCESSING = {"vgg16": "vgg16", "vgg19": "vgg19", "resnet50": "resnet50", "inception_v3": "inception_v3",
+                       "mobilenet_v3_small": "mobilenet_v3", "efficientnet_b0": "efficientnet",
+                       "efficientnet_v2_b0": "efficientnet_v2"}
+
+
+@pytest.mark.parametrize("name", sorted(KERAS_PREPROCESSING))
+def test_each_backbone_normalises_as_its_keras_module_says(name):
+    images = np.random.default_rng(0).uniform(0, 255, (2, 75, 75, 3)).astype(np.float32)  # InceptionV3's minimum
+    expected = getattr(keras.applications, KERAS_PREPROCESSING[name]).preprocess_input(images.copy())
+    model = build_backbone(name, "none", input_shape=(75, 75, 3))
+    if not np.allclose(expected, images):  # keras expects the caller to normalise: our layer must do it
+        ours = keras.Model(model.input, model.get_layer("imagenet_preprocessing").output)
+        np.testing.assert_allclose(ours.predict(images, verbose=0), expected, rtol=1e-5, atol=1e-4)
+    else:  # the keras model normalises [0, 255] itself: nothing of ours in front of it
+        assert "imagenet_preprocessing" not in [layer.name for layer in model.layers]

@@ -57,14 +57,18 @@ def test_trailing_comma_keeps_every_record(tmp_path):
 
 
 @pytest.mark.parametrize("cut", [",\n", ',\n{"image_id": 7, "observ', ',\n{"image_id": 7, "label": "Amanita'])
-def test_truncated_file_keeps_complete_records_and_counts_the_loss(tmp_path, cut):
+def test_truncated_file_keeps_complete_records_and_counts_the_loss(tmp_path, caplog, cut):
     body = ",\n".join(json.dumps(r) for r in records(5))
     path = write_text(tmp_path / "observations_2012.json", "[\n" + body + cut)
-    rows, report = load_json_records(path)
+    with caplog.at_level("WARNING"):
+        rows, report = load_json_records(path)
     assert [r["image_id"] for r in rows] == [11, 12, 13, 14, 15]
     assert report.status == "truncated"
-    assert report.lost_records == cut.count('"image_id"')
-    assert report.byte_offset is not None and report.byte_offset <= len(("[\n" + body + cut).encode())
+    readable = len(("[\n" + body + ",\n").encode())  # the records and the comma after the last one
+    lost = len(cut.encode()) - len(",\n")
+    assert (report.byte_offset, report.lost_bytes, report.lost_records) == (readable, lost, cut.count('"image_id"'))
+    assert caplog.messages == [f"{path}: truncated at byte {readable}; kept 5 complete records, lost about "
+                               f"{report.lost_records} record(s) ({lost} bytes)."]
 
 
 def test_malformed_record_inside_a_complete_file_names_file_and_offset(tmp_path):

@@ -14,7 +14,6 @@ def test_funnel_counts_exactly_what_the_sample_dump_planted(sample_dump, sample_
     assert report.funnel.records_in == sample_dump.json_records
     assert report.funnel.skip_counts() == {k: v for k, v in sample_dump.expected_skips.items() if v}
     assert report.funnel.kept == 7 * sample_dump.images_per_family
-    assert report.funnel.records_in == report.funnel.kept + sum(report.funnel.skip_counts().values())
     assert report.image_scan["orphan_images"] == sample_dump.orphan_images
     assert sum(r.lost_records for r in report.json_files) == sample_dump.lost_records
     assert report.classes == sample_dump.families
@@ -58,7 +57,11 @@ def test_genus_and_species_levels(sample_dump, level):
     examples = selection.examples
     assert (examples["class_name"] == examples[f"gbif_info.{level}"].astype(str)).all()
     assert examples["class_name"].value_counts().min() >= 5
-    assert selection.report.funnel.skip_counts().get(f"missing_{level}", 0) > 0 or level == "genus"
+    # Records without a family (rank ORDER, KINGDOM, no GBIF answer) have no genus either; species also
+    # misses on the identifications GBIF matched at genus rank only.
+    no_family = sample_dump.expected_skips["missing_family"]
+    missing = selection.report.funnel.skip_counts()[f"missing_{level}"]
+    assert missing == no_family if level == "genus" else missing > no_family
 
 
 def test_explicit_classes_and_max_classes(sample_dump):

@@ -12,11 +12,12 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+import tensorflow_datasets as tfds
 from PIL import Image
 
 from pyck_train.config import TrainConfig
 from pyck_train.train import train
-from tests.conftest import BUILT_DATASET, build_dataset, family7_config
+from tests.conftest import BUILT_DATASET, beats_pixels, build_dataset, family7_config
 
 pytestmark = pytest.mark.slow
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -92,7 +93,7 @@ def test_a_missing_or_unfinished_run_is_one_line(tmp_path):
     assert shown.returncode == 1 and "Traceback" in shown.stderr
 
 
-def test_report_agrees_with_the_trainer_and_writes_figures(runs, tmp_path):
+def test_report_agrees_with_the_trainer_and_writes_figures(runs, tmp_path, built_data_dir, pixel_baseline):
     result = run_eval("report", f"--model_dir={runs[0]}", f"--out_dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.load(open(tmp_path / "metrics.json"))
@@ -100,9 +101,12 @@ def test_report_agrees_with_the_trainer_and_writes_figures(runs, tmp_path):
     assert report["per_image"]["accuracy"] == pytest.approx(trained["test"]["accuracy"], abs=1e-6)
     assert report["per_image"]["examples"] == trained["test"]["examples"]
     assert np.array(report["confusion_matrix"]).sum() == trained["test"]["examples"]
-    assert 0 < report["per_observation"]["examples"] < report["per_image"]["examples"]
+    stored = tfds.load(BUILT_DATASET, split="test", data_dir=built_data_dir,
+                       decoders={"image": tfds.decode.SkipDecoding()})
+    observations = {int(example["observation_id"]) for example in tfds.as_numpy(stored)}
+    assert report["per_observation"]["examples"] == len(observations)
     assert {"balanced_accuracy", "macro_f1", "top_2_accuracy", "top_3_accuracy"} <= set(report["per_image"])
-    assert report["per_image"]["accuracy"] > 0.6  # ImageNet Lite0 features; chance is 1/7
+    assert beats_pixels(report["per_image"]["accuracy"], pixel_baseline, "report (frozen Lite0, trained head)")
     index = open(tmp_path / "index.html").read()
     assert "confusion_matrix.png" in index and os.path.getsize(tmp_path / "confusion_matrix.png") > 20_000
     predictions = pd.read_csv(tmp_path / "predictions.csv")
@@ -165,28 +169,81 @@ def test_predict_flags_left_out_families_and_abstains_when_unsure(five_family_ru
     assert "not advice on edibility" in lines[-1]
 
 
-def test_features_then_svc_compares_with_the_networks_head(runs, tmp_path):
+def test_features_then_svc_compares_with_the_networks_head(runs, tmp_path, pixel_baseline):
     features = tmp_path / "features"
     result = run_eval("features", f"--model_dir={runs[0]}", f"--out_dir={features}")
     assert result.returncode == 0, result.stderr[-3000:]
     with np.load(features / "features_test.npz") as test:
         assert test["features"].shape == (len(test["labels"]), 1280) and len(test["image_id"]) == len(test["labels"])
-    result = run_eval("svc", f"--features={features}", "--grid_search", f"--out_dir={tmp_path / 'svc'}")
-    assert result.returncode == 0, result.stderr[-3000:]
+    _, spied = run_eval_with_spies("svc", f"--features={features}", "--grid_search", f"--out_dir={tmp_path / 'svc'}")
+    with np.load(features / "features_train.npz") as train, np.load(features / "features_validation.npz") as val:
+        assert spied["grid_search"] == {"train_labels": train["labels"].tolist(),
+                                        "validation_labels": val["labels"].tolist()}  # never test
     table = pd.read_csv(tmp_path / "svc" / "comparison.csv").set_index("model")
     trained = json.load(open(os.path.join(runs[0], "metrics.json")))
     assert table.loc["network's own head", "test_accuracy"] == pytest.approx(trained["test"]["accuracy"], abs=1e-6)
-    assert table.loc["SVC (C=1.0, rbf)", "test_accuracy"] > 0.5
+    assert beats_pixels(table.loc["SVC (C=1.0, rbf)", "test_accuracy"], pixel_baseline, "SVC on Lite0 features")
     assert {"logistic regression", "XGBoost"} <= set(table.index) and len(table) == 5
 
 
-def test_stack_reports_each_model_and_the_stack(runs, tmp_path):
-    result = run_eval("stack", f"--model_dirs={runs[0]},{runs[1]}", f"--out_dir={tmp_path}")
+SPY = """
+import json, sys
+import numpy as np
+from pyck_eval import feature_models, stacking
+
+seen = {}
+real_grid_search, real_stack = feature_models.grid_search_on_validation, stacking.stack
+
+
+def grid_search(estimator, grid, train, validation):
+    seen["grid_search"] = {"train_labels": np.asarray(train[1]).tolist(),
+                           "validation_labels": np.asarray(validation[1]).tolist()}
+    return real_grid_search(estimator, grid, train, validation)
+
+
+def stack(validation_probabilities, validation_labels, test_probabilities, learners):
+    seen["stack"] = {"fitted_on_labels": np.asarray(validation_labels).tolist(),
+                     "fitted_on_rows": [len(p) for p in validation_probabilities],
+                     "predicted_rows": [len(p) for p in test_probabilities]}
+    return real_stack(validation_probabilities, validation_labels, test_probabilities, learners)
+
+
+feature_models.grid_search_on_validation, stacking.stack = grid_search, stack
+sys.argv = ["pyck_eval", *sys.argv[1:]]
+from pyck_eval.__main__ import main
+try:
+    main()
+finally:
+    print("SPY " + json.dumps(seen))
+"""
+
+
+def run_eval_with_spies(*args: str) -> tuple[subprocess.CompletedProcess, dict]:
+    """The eval command, with what its grid search and its stacking were given recorded (stdout's SPY line)."""
+    result = subprocess.run([sys.executable, "-c", SPY, *args], cwd=ROOT, capture_output=True, text=True,
+                            timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
+    spied = [line for line in result.stdout.splitlines() if line.startswith("SPY ")]
+    return result, json.loads(spied[-1][len("SPY "):])
+
+
+def split_labels(data_dir: str, split: str) -> list[int]:
+    stored = tfds.load(BUILT_DATASET, split=split, data_dir=data_dir, shuffle_files=False,
+                       decoders={"image": tfds.decode.SkipDecoding()})
+    return [int(example["label"]) for example in tfds.as_numpy(stored)]
+
+
+def test_stack_fits_its_meta_learners_on_validation_and_only_predicts_test(runs, tmp_path, built_data_dir):
+    _, spied = run_eval_with_spies("stack", f"--model_dirs={runs[0]},{runs[1]}", f"--out_dir={tmp_path}")
+    validation, test = split_labels(built_data_dir, "validation"), split_labels(built_data_dir, "test")
+    assert spied["stack"] == {"fitted_on_labels": validation, "fitted_on_rows": [len(validation)] * 2,
+                              "predicted_rows": [len(test)] * 2}
     table = pd.read_csv(tmp_path / "comparison.csv")
     assert table["model"].tolist() == ["a", "b", "stack: XGBoost", "stack: logistic regression",
                                        "average of the models (no fit)"]
-    assert json.load(open(tmp_path / "metrics.json"))["fitted_on"] == "validation"
+    for name, run in zip("ab", runs):  # each model's row is its own test accuracy
+        trained = json.load(open(os.path.join(run, "metrics.json")))
+        assert table.set_index("model").loc[name, "accuracy"] == pytest.approx(trained["test"]["accuracy"])
 
 
 def test_gradcam_grid_and_all_classes(runs, tmp_path, sample_dump):

@@ -143,3 +143,41 @@ def test_month_prior_helps_on_the_seasonal_sample_dump(sample_dump, sample_filte
     (image_accuracy, image_loglik), (fused_accuracy, fused_loglik) = scores(image), scores(fused)
     print(f"test accuracy image {image_accuracy:.3f} -> with month prior {fused_accuracy:.3f}")
     assert fused_accuracy >= image_accuracy + 0.05 and fused_loglik > image_loglik
+
+
+def test_each_phase_gets_its_rate_times_the_replicas_and_partial_decays_per_epoch():
+    from pyck_train.config import TrainConfig
+    from pyck_train.strategies import phases
+    from pyck_train.train import _phase_epochs_and_rate
+
+    config = TrainConfig(model_dir="unused", learning_rate=1e-3, fine_tune_learning_rate=1e-4, epochs=4,
+                         fine_tune_epochs=6, lr_decay_rate=0.9)
+    head, finetune = phases("freeze_then_finetune")
+    assert _phase_epochs_and_rate(config, head, replicas=2, steps=5) == (4, pytest.approx(2e-3))
+    assert _phase_epochs_and_rate(config, finetune, replicas=2, steps=5) == (6, pytest.approx(2e-4))
+    epochs, schedule = _phase_epochs_and_rate(config, phases("partial")[0], replicas=2, steps=5)
+    assert epochs == 4 and [float(schedule(step)) for step in (0, 5, 10)] == pytest.approx([2e-3, 1.8e-3, 1.62e-3])
+
+
+def test_fine_tuning_reduces_the_rate_on_plateau_and_stops_early_on_its_best_weights(tmp_path):
+    import types
+
+    from pyck_train.config import TrainConfig
+    from pyck_train.modeling.input_pipeline import EpochSeeds
+    from pyck_train.modeling.run_directory import RunDirectory
+    from pyck_train.strategies import phases
+    from pyck_train.train import _callbacks
+
+    config = TrainConfig(model_dir=str(tmp_path), reduce_lr_patience=2, early_stopping_patience=3)
+    run = types.SimpleNamespace(config=config, directory=RunDirectory(str(tmp_path)),
+                                data=types.SimpleNamespace(order=EpochSeeds()))
+    head, finetune = phases("freeze_then_finetune")
+    kinds = {type(c).__name__: c for c in _callbacks(run, "1_finetune", finetune, "best.weights.h5", plateau=True)}
+    plateau, stopping = kinds["ReduceLROnPlateau"], kinds["EarlyStopping"]
+    assert (plateau.monitor, plateau.factor, plateau.patience) == ("val_loss", 0.1, 2)
+    assert (stopping.monitor, stopping.patience, stopping.restore_best_weights) == ("val_accuracy", 3, True)
+    assert {"BackupAndRestore", "ModelCheckpoint", "CSVLogger", "TensorBoard", "EpochSeeds"} <= set(kinds)
+    scheduled = {type(c).__name__ for c in _callbacks(run, "1_finetune", finetune, "b.weights.h5", plateau=False)}
+    assert "ReduceLROnPlateau" not in scheduled and "EarlyStopping" in scheduled  # a schedule sets every step
+    assert not {"ReduceLROnPlateau", "EarlyStopping"} & {
+        type(c).__name__ for c in _callbacks(run, "0_head", head, "b.weights.h5", plateau=True)}

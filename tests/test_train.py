@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -14,13 +15,14 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from pyck_train import provenance
 from pyck_train.config import TrainConfig
 from pyck_train.modeling import feature_extraction
 from pyck_train.modeling.calibration import Calibration
 from pyck_train.modeling.classifier import backbone_of, build_classifier
 from pyck_train.modeling.heads import LOGITS_LAYER
 from pyck_train.train import train
-from tests.conftest import BUILT_DATASET
+from tests.conftest import BUILT_DATASET, beats_pixels
 
 pytestmark = pytest.mark.slow
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -53,9 +55,28 @@ def test_bad_flag_is_a_usage_error_before_any_work(tmp_path, flag):
     assert not model_dir.exists()
 
 
-def test_freeze_then_finetune_writes_every_output(data_dir, tmp_path):
-    model_dir = str(tmp_path / "model")
-    metrics = train(small_config(data_dir, model_dir, strategy="freeze_then_finetune"))
+# Fine-tuning from the full split's first 16 images, every epoch whole (steps_per_epoch=0: the resumable path).
+FINETUNE = dict(strategy="freeze_then_finetune", epochs=1, fine_tune_epochs=3, steps_per_epoch=0, train_subset=16)
+# The quickstart's path: frozen base, head on cached features, the whole train split.
+CACHED = dict(strategy="frozen", cache_features=True, epochs=6, steps_per_epoch=0, head="gap", learning_rate=0.01,
+              train_subset=100_000)
+
+
+@pytest.fixture(scope="module")
+def finetune_run(built_data_dir, tmp_path_factory) -> tuple[TrainConfig, dict]:
+    config = small_config(built_data_dir, str(tmp_path_factory.mktemp("finetune") / "model"), **FINETUNE)
+    return config, train(config)
+
+
+@pytest.fixture(scope="module")
+def cached_run(built_data_dir, tmp_path_factory) -> tuple[TrainConfig, dict]:
+    config = small_config(built_data_dir, str(tmp_path_factory.mktemp("cached") / "model"), **CACHED)
+    return config, train(config)
+
+
+def test_freeze_then_finetune_writes_every_output(finetune_run):
+    config, metrics = finetune_run
+    model_dir = config.model_dir
     names = set(os.listdir(model_dir))
     assert {"labels.txt", "metrics.json", "model.keras", "saved_model", "training_curves.png", "logs",
             "history_0_head.csv", "history_1_finetune.csv", "calibration.json", "calibration_mahalanobis.npz",
@@ -65,7 +86,7 @@ def test_freeze_then_finetune_writes_every_output(data_dir, tmp_path):
                                                                      "best_1_finetune.weights.h5"}
     assert open(os.path.join(model_dir, "labels.txt")).read().split("\n")[:7] == metrics["labels"]
     saved = json.load(open(os.path.join(model_dir, "metrics.json")))
-    assert saved["test"]["examples"] > 0 and 0.0 <= saved["test"]["accuracy"] <= 1.0
+    assert saved == json.loads(json.dumps(metrics)) and saved["train_examples"] == 16
     images = np.random.default_rng(0).uniform(0, 255, (2, 240, 320, 3)).astype(np.float32)
     reloaded = keras.models.load_model(os.path.join(model_dir, "model.keras"))
     serving = tf.saved_model.load(os.path.join(model_dir, "saved_model"))  # keep a reference: it owns the variables
@@ -76,37 +97,72 @@ def test_freeze_then_finetune_writes_every_output(data_dir, tmp_path):
                                atol=1e-5)
 
 
-class _Interrupt(keras.callbacks.Callback):
-    """Kills the run at the end of the first epoch, after BackupAndRestore saved it."""
+class _KillAfter(keras.callbacks.Callback):
+    """Kills the run at the end of its `epochs`-th epoch (counted over phases), after BackupAndRestore saved it."""
+
+    def __init__(self, epochs: int):
+        super().__init__()
+        self.left = epochs
 
     def on_epoch_end(self, epoch, logs=None):
-        raise KeyboardInterrupt("simulated kill")
+        self.left -= 1
+        if self.left == 0:
+            raise KeyboardInterrupt("simulated kill")
 
 
-class _FirstEpoch(keras.callbacks.Callback):
+class _Fits(keras.callbacks.Callback):
+    """What a run fitted: one list of epoch numbers per `fit` call."""
+
     def __init__(self):
         super().__init__()
-        self.first = None
+        self.epochs: list[list[int]] = []
+
+    def on_train_begin(self, logs=None):
+        self.epochs.append([])
 
     def on_epoch_begin(self, epoch, logs=None):
-        if self.first is None:
-            self.first = epoch
+        self.epochs[-1].append(epoch)
 
 
-def test_a_killed_run_resumes_at_the_next_epoch(data_dir, tmp_path):
-    config = small_config(data_dir, str(tmp_path / "model"), strategy="frozen", epochs=3)
+def killed_and_resumed(config: TrainConfig, kill_after: int) -> tuple[dict, _Fits]:
     with pytest.raises(KeyboardInterrupt):
-        train(config, extra_callbacks=[_Interrupt()])
-    first_epoch = _FirstEpoch()
-    train(config, extra_callbacks=[first_epoch])
-    assert first_epoch.first == 1
-    history = pd.read_csv(os.path.join(config.model_dir, "history_0_head.csv"))
-    assert history["epoch"].tolist() == [0, 1, 2]
+        train(config, extra_callbacks=[_KillAfter(kill_after)])
+    fits = _Fits()
+    return train(config, extra_callbacks=[fits]), fits
+
+
+def assert_same_run(resumed: dict, uninterrupted: dict) -> None:
+    """Bit-for-bit the same training: the same kept epochs, scores and calibration."""
+    assert resumed["phases"] == uninterrupted["phases"]
+    for split in ("validation", "test"):
+        assert resumed[split]["accuracy"] == uninterrupted[split]["accuracy"]
+        assert resumed[split]["loss"] == pytest.approx(uninterrupted[split]["loss"], abs=1e-6)
+    assert resumed["calibration"]["temperature"] == pytest.approx(uninterrupted["calibration"]["temperature"])
+
+
+def test_the_quickstart_path_killed_mid_phase_resumes_where_it_stopped(cached_run, tmp_path):
+    config, uninterrupted = cached_run
+    config = dataclasses.replace(config, model_dir=str(tmp_path / "model"))
+    resumed, fits = killed_and_resumed(config, kill_after=3)
+    assert fits.epochs == [[3, 4, 5]]  # the cached-features phase goes on at epoch 4 of 6
+    assert pd.read_csv(os.path.join(config.model_dir, "history_0_head.csv"))["epoch"].tolist() == list(range(6))
+    assert_same_run(resumed, uninterrupted)
     # Killed after the last phase but before the metrics: a rerun trains nothing and still writes them.
     os.remove(os.path.join(config.model_dir, "metrics.json"))
-    no_epoch = _FirstEpoch()
-    metrics = train(config, extra_callbacks=[no_epoch])
-    assert no_epoch.first is None and metrics["test"]["examples"] > 0
+    again = _Fits()
+    assert_same_run(train(config, extra_callbacks=[again]), uninterrupted)
+    assert again.epochs == []
+
+
+def test_a_run_killed_while_fine_tuning_keeps_its_head_phase_and_resumes(finetune_run, tmp_path):
+    config, uninterrupted = finetune_run
+    config = dataclasses.replace(config, model_dir=str(tmp_path / "model"))
+    resumed, fits = killed_and_resumed(config, kill_after=2)  # the head's epoch, then fine-tuning's first
+    assert fits.epochs == [[1, 2]]  # the finished head phase is not fitted again; fine-tuning goes on at epoch 2
+    history = {tag: pd.read_csv(os.path.join(config.model_dir, f"history_{tag}.csv"))["epoch"].tolist()
+               for tag in ("0_head", "1_finetune")}
+    assert history == {"0_head": [0], "1_finetune": [0, 1, 2]}
+    assert_same_run(resumed, uninterrupted)
 
 
 def test_cli_with_the_quickstart_flagfile_reproduces_its_flags(data_dir, tmp_path):
@@ -114,12 +170,19 @@ def test_cli_with_the_quickstart_flagfile_reproduces_its_flags(data_dir, tmp_pat
     result = run_cli("--flagfile=configs/quickstart.flags", f"--dataset={DATASET}", f"--data_dir={data_dir}",
                      f"--model_dir={model_dir}", "--epochs=1", "--steps_per_epoch=2", "--batch_size=8")
     assert result.returncode == 0, result.stderr[-3000:]
-    used = open(model_dir / "flags.txt").read().splitlines()
-    assert "--backbone=efficientnet_lite0" in used and "--strategy=frozen" in used and "--weights=imagenet" in used
+    # Parsed back: every field of the config, the defaults, the flagfile's values and the overrides.
+    expected = {**provenance.as_flag_values(dataclasses.asdict(TrainConfig(model_dir=str(model_dir)))),
+                **provenance.read_flagfile(os.path.join(ROOT, "configs/quickstart.flags")),
+                "dataset": DATASET, "data_dir": data_dir, "model_dir": str(model_dir), "epochs": "1",
+                "steps_per_epoch": "2", "batch_size": "8"}
+    assert provenance.read_flagfile(model_dir / "flags.txt") == expected
     assert json.loads(open(model_dir / "metrics.json").read())["precision"] == "float32"  # auto on CPU
 
 
-@pytest.mark.parametrize("flagfile", sorted(f for f in os.listdir(os.path.join(ROOT, "configs")) if f.endswith(".flags")))
+FLAGFILES = sorted(f for f in os.listdir(os.path.join(ROOT, "configs")) if f.endswith(".flags"))
+
+
+@pytest.mark.parametrize("flagfile", FLAGFILES)
 def test_every_flagfile_parses_and_validates(flagfile):
     script = ("import sys; from absl import flags; import pyck_train.flags; "
               "flags.FLAGS(['pyck_train', '--flagfile=' + sys.argv[1]]); "
@@ -143,17 +206,16 @@ def test_litert_feature_extraction_trains_the_same_model_as_keras(data_dir, tmp_
         metrics["keras"]["calibration"]["temperature"], rel=1e-3)
 
 
-def test_cached_features_train_the_full_models_head_and_leave_the_base_alone(data_dir, tmp_path):
-    config = small_config(data_dir, str(tmp_path / "model"), strategy="frozen", cache_features=True, epochs=6,
-                          steps_per_epoch=0, head="gap", learning_rate=0.01, train_subset=100_000)
+def test_cached_features_train_the_full_models_head_and_leave_the_base_alone(cached_run, pixel_baseline):
+    config, metrics = cached_run
     base_before = build_classifier(config.backbone, 7, weights="imagenet", head="gap",
                                    input_shape=(240, 320, 3)).get_layer("backbone")
-    metrics = train(config)
     model = keras.models.load_model(os.path.join(config.model_dir, "model.keras"))
     for before, after in zip(base_before.weights, backbone_of(model).weights):
         np.testing.assert_array_equal(np.asarray(before), np.asarray(after))
-    assert metrics["test"]["accuracy"] >= 0.75  # ImageNet Lite0 features; chance is 1/7
-    assert metrics["train_examples"] > 100  # --train_subset past the split's end: the whole split
+    assert beats_pixels(metrics["test"]["accuracy"], pixel_baseline, "frozen Lite0, head on cached features")
+    assert metrics["train_examples"] == tfds.builder(config.dataset, data_dir=config.data_dir).info.splits[
+        "train"].num_examples  # --train_subset past the split's end: the whole split
     checkpoints = os.listdir(os.path.join(config.model_dir, "checkpoints"))
     assert checkpoints == ["best_0_head.head_only.weights.h5"]
     # The head trained on cached vectors is the full model's head: same probabilities either way.
@@ -163,17 +225,37 @@ def test_cached_features_train_the_full_models_head_and_leave_the_base_alone(dat
                                model.predict(images, verbose=0), atol=1e-5)
 
 
+def test_cached_features_give_the_model_a_plain_frozen_phase_gives(data_dir, tmp_path):
+    runs = {cached: train(small_config(data_dir, str(tmp_path / str(cached)), **{
+        **CACHED, "cache_features": cached, "epochs": 2, "train_subset": 64})) for cached in (True, False)}
+    assert runs[True]["phases"][0]["best_epoch"] == runs[False]["phases"][0]["best_epoch"]
+    for split in ("validation", "test"):  # the same batches and dropout; features differ by float round-off
+        assert runs[True][split]["accuracy"] == runs[False][split]["accuracy"]
+        assert runs[True][split]["loss"] == pytest.approx(runs[False][split]["loss"], abs=1e-4)
+
+
 MIRRORED_ON_TWO_CPUS = """
 import json, sys
 import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import keras
 from pyck_train.config import TrainConfig
 from pyck_train.train import train
+
+
+class Seen(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        self.rate = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        self.steps = self.params["steps"]
+
+
+seen = Seen()
 config = TrainConfig(model_dir=sys.argv[2], dataset=sys.argv[3], data_dir=sys.argv[1], batch_size=4,
-                     steps_per_epoch=2, epochs=1, head="gap", strategy="frozen", cache_features=True,
-                     distribution="mirrored")
-print(json.dumps(train(config)))
+                     steps_per_epoch=0, epochs=1, head="gap", strategy="frozen", cache_features=True,
+                     distribution="mirrored", learning_rate=0.001, runtime="keras")
+metrics = train(config, extra_callbacks=[seen])
+print(json.dumps({**metrics, "seen_rate": seen.rate, "seen_steps": seen.steps}))
 """
 
 
@@ -183,6 +265,9 @@ def test_mirrored_strategy_runs_the_multi_gpu_code_path_on_two_cpu_devices(data_
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads(result.stdout.strip().splitlines()[-1])
     assert metrics["replicas"] == 2 and metrics["test"]["examples"] > 0
+    # Per-replica flags: the global batch is 2 x 4 (one epoch of ceil(n / 8) steps), the rate 2 x 0.001.
+    assert metrics["seen_steps"] == -(-metrics["train_examples"] // 8)
+    assert metrics["seen_rate"] == pytest.approx(0.002)
     # Bug: predict_on_batch under a 2-replica strategy returned every row twice (features and metrics).
     assert metrics["test"]["examples"] == tfds.builder(DATASET, data_dir=data_dir).info.splits["test"].num_examples
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -35,6 +36,9 @@ def test_tune_resumes_from_its_storage_and_writes_a_best_flagfile(built_data_dir
 
     study = optuna.load_study(study_name="test", storage=f"sqlite:///{model_dir}/optuna.db")
     assert [t.number for t in study.trials] == [0, 1, 2]
+    for trial in study.trials:  # each trial scored on its run's validation accuracy
+        metrics = json.load(open(model_dir / f"trial_{trial.number}" / "metrics.json"))
+        assert trial.value == metrics["validation"]["accuracy"]
     assert {"trial_0", "trial_1", "trial_2", "best.flags", "trials.csv", "optimization_history.png"} <= set(
         os.listdir(model_dir))
     best_flags = open(model_dir / "best.flags").read()
@@ -68,3 +72,30 @@ def test_pruning_callback_reports_every_epoch_and_stops_the_fit():
     with pytest.raises(optuna.TrialPruned):
         model.fit(x, y, validation_data=(x, y), epochs=5, verbose=0, callbacks=[PruneOnValidationAccuracy(trial)])
     assert [step for step, _ in trial.reports] == [0, 1]
+
+
+def test_median_pruning_prunes_a_poor_trial_and_trials_are_scored_on_validation(tmp_path, monkeypatch):
+    import pyck_train.tuning as tuning
+    from pyck_train.config import TrainConfig
+
+    def fake_train(config, extra_callbacks=()):
+        """Trials 0-2 climb to 0.9 validation accuracy; trial 3 stays at 0.1. Test accuracy is never 0.9."""
+        os.makedirs(config.model_dir)
+        trial_number = int(config.model_dir.rsplit("_", 1)[1])
+        curve = [0.5, 0.7, 0.9] if trial_number < 3 else [0.1, 0.1, 0.1]
+        for epoch, value in enumerate(curve):
+            for callback in extra_callbacks:
+                callback.on_epoch_end(epoch, {"val_accuracy": value})
+        return {"validation": {"accuracy": curve[-1]}, "test": {"accuracy": 0.25}}
+
+    monkeypatch.setattr(tuning, "train", fake_train)
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=0),
+                                pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1))
+    base = TrainConfig(model_dir=str(tmp_path))
+    best = tuning.run_study(base, study, n_trials=4, backbones=["efficientnet_lite0"])
+    states = [t.state for t in study.trials]
+    assert states == [optuna.trial.TrialState.COMPLETE] * 3 + [optuna.trial.TrialState.PRUNED]
+    assert study.trials[3].last_step == 1  # stopped after its second epoch (warm-up: 1), not run to the end
+    assert open(tmp_path / "trial_3" / "PRUNED").read().startswith("val_accuracy 0.100 at step 2")
+    assert [t.value for t in study.trials[:3]] == [0.9, 0.9, 0.9]  # validation, never test
+    assert best is not None and best.model_dir.endswith(f"trial_{study.best_trial.number}")

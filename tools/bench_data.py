@@ -13,13 +13,7 @@ import time
 import numpy as np
 import tensorflow_datasets as tfds
 
-from tools.make_sample_dump import (
-    FAMILIES,
-    SIZE,
-    DumpPlanner,
-    PlannedImage,
-    write_image,
-)
+from tools.make_sample_dump import FAMILIES, SIZE, DumpPlanner, PlannedImage, write_image
 
 
 def build_sample(work: str, per_family: int, formats: tuple[str, ...] = ("tfrecord", "array_record")

@@ -65,11 +65,7 @@ def measure(dataset: str, data_dir: str, backbone: str, n_images: int, batch: in
     from pyck_train.modeling import feature_extraction
     from pyck_train.modeling.backbones.registry import get_backbone_spec
     from pyck_train.modeling.classifier import backbone_of, build_classifier
-    from pyck_train.modeling.input_pipeline import (
-        image_shape,
-        load_split,
-        make_pipeline,
-    )
+    from pyck_train.modeling.input_pipeline import image_shape, load_split, make_pipeline
     from pyck_train.strategies import apply_phase, phases
 
     n_images = min(n_images, tfds.builder(dataset, data_dir=data_dir).info.splits["train"].num_examples)

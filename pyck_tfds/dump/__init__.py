@@ -19,6 +19,6 @@ from pyck_tfds.dump.splits import SPLITS, assign_splits
 
 __all__ = [
     "DumpError", "DumpFilter", "DumpReport", "DumpSelection", "EXPECTED_LAYOUT", "FilterOptions", "Funnel", "LEVELS",
-    "SPLITS", "assign_splits", "check_manual_dir", "class_names", "join_records_images", "load_dump", "parse_resolutions",
-    "read_metadata", "scan_images", "select_examples",
+    "SPLITS", "assign_splits", "check_manual_dir", "class_names", "join_records_images", "load_dump",
+    "parse_resolutions", "read_metadata", "scan_images", "select_examples",
 ]

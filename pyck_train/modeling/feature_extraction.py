@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 
 from pyck_train.modeling.classifier import layers_after
 from pyck_train.modeling.heads import LOGITS_LAYER, POOL_LAYER
+from pyck_train.modeling.input_pipeline import EpochSeeds, shuffled_by_epoch
 
 
 def pooled_feature_model(classifier: keras.Model) -> keras.Model:
@@ -80,9 +81,10 @@ def predict_batches(model, batches: tf.data.Dataset, description: str = "feature
     return np.concatenate(features), np.concatenate(labels).astype(np.int64), columns
 
 
-def feature_pipeline(features: np.ndarray, labels: np.ndarray, *, training: bool, batch_size: int, seed: int = 0
-                     ) -> tf.data.Dataset:
+def feature_pipeline(features: np.ndarray, labels: np.ndarray, *, training: bool, batch_size: int, seed: int = 0,
+                     order: EpochSeeds | None = None) -> tf.data.Dataset:
+    """Batches of (pooled features, labels); training ones shuffled every epoch (by epoch with an `order`)."""
     ds = tf.data.Dataset.from_tensor_slices((features, labels))
     if training:
-        ds = ds.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
+        ds = shuffled_by_epoch(ds, len(labels), seed, order)
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)

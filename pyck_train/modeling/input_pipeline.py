@@ -8,10 +8,11 @@ the throughput on 2 cores (tools/bench_input.py).
 `make_pipeline`: shuffle the small encoded records (not decoded images) -> parallel JPEG
 decode -> the shared `prepare_image` (resize only when needed) -> batch -> prefetch. With
 `cache`, prepared uint8 images (230 KB each) are cached in the first epoch, then shuffled
-and batched from memory.
+and batched from memory. With `EpochSeeds`, the training order is a function of the seed
+and the epoch alone, so a run resumed at epoch k sees the batches an uninterrupted run sees.
 Batches stay uint8: the model casts at its input (a quarter of float32's bytes to copy and
-to send to a GPU). Training order may be non-deterministic for speed; evaluation order is
-deterministic. Keras's `fit` feeds batches through the distribution strategy's distributed
+to send to a GPU). Training order may be non-deterministic for speed (not with `EpochSeeds`); evaluation
+order is deterministic. Keras's `fit` feeds batches through the distribution strategy's distributed
 dataset, which prefetches them onto the GPU(s) while the current step runs.
 """
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import keras
 import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
@@ -78,6 +80,51 @@ def read_columns(dataset: str, split: str, data_dir: str | None = None,
     return {name: np.concatenate(parts) if parts else np.zeros((0,)) for name, parts in values.items()}
 
 
+class EpochSeeds(keras.callbacks.Callback):
+    """Makes each epoch's randomness a function of (seed, epoch): the training order and the model's dropout.
+
+    tf.data's own reshuffling draws each epoch's order from how many times the dataset was
+    iterated, and Keras keeps dropout's random state outside the weights it saves; both start
+    again in a resumed process. With this callback (it sets the epoch before the epoch's batches
+    are drawn) a run resumed at epoch k trains exactly as an uninterrupted one. Augmentation
+    layers in the input pipeline keep their own random state (a resumed run draws other crops).
+    """
+
+    COUNTER_STRIDE = 1 << 24  # random draws one epoch may take before the next epoch's begin
+
+    def __init__(self):
+        super().__init__()
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch_seeds")
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch.assign(epoch)
+        for variable in self.model.non_trainable_variables:
+            if variable.path.endswith("seed_generator_state"):
+                state = np.array(variable.numpy())
+                state[1] = epoch * self.COUNTER_STRIDE
+                variable.assign(state)
+
+
+def shuffled_by_epoch(ds: tf.data.Dataset, buffer_size: int, seed: int, order: EpochSeeds | None
+                      ) -> tf.data.Dataset:
+    """`ds` shuffled anew every epoch: by (seed, epoch) with an `order`, else by tf.data's iteration count."""
+    if order is None:
+        return ds.shuffle(buffer_size, seed=seed, reshuffle_each_iteration=True)
+
+    def epoch_order(_):  # runs each time an iterator starts, i.e. once per epoch, reading the epoch then
+        # The op seed is a tensor (seed, epoch); tf's seed helper compares seeds in Python, which a tensor
+        # cannot do beside a global seed of 0, so this function's graph takes no global seed: the order
+        # depends on (seed, epoch) alone.
+        graph = tf.compat.v1.get_default_graph()
+        global_seed, graph.seed = graph.seed, None
+        try:
+            return ds.shuffle(buffer_size, seed=seed * 1_000_003 + order.epoch, reshuffle_each_iteration=False)
+        finally:
+            graph.seed = global_seed
+
+    return tf.data.Dataset.from_tensors(0).flat_map(epoch_order)
+
+
 def image_shape(info: tfds.core.DatasetInfo) -> tuple[int, int, int]:
     """(height, width, channels) of the dataset's stored images: the classifier's input shape."""
     return tuple(info.features["image"].shape)
@@ -93,14 +140,17 @@ def make_pipeline(
     shuffle_buffer: int = 2048,
     seed: int = 0,
     batch_transform: Callable[[tf.Tensor, tf.Tensor], tuple[tf.Tensor, tf.Tensor]] | None = None,
+    order: EpochSeeds | None = None,
 ) -> tf.data.Dataset:
     """Batches of (uint8 images in [0, 255] of the dataset's size, labels), for `model.fit` / `evaluate`.
 
     `image_size` is (height, width), normally the dataset's (`image_shape(info)[:2]`).
     `batch_transform` maps each batch after the cache and the shuffle (augmentation, one-hot labels).
+    `order` makes the training order a function of (seed, epoch) (`EpochSeeds`).
     """
     options = tf.data.Options()
-    options.deterministic = not training
+    deterministic = not training or order is not None  # an exact resume needs the same order into the cache
+    options.deterministic = deterministic
     options.experimental_optimization.map_parallelization = True
     # Multi-GPU: shard by example, since a small split may have fewer record files than replicas.
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
@@ -110,12 +160,12 @@ def make_pipeline(
         return prepare_image(decode_image(encoded), image_size), label
 
     if cache:  # prepare_image is deterministic, so its output is what gets cached
-        ds = ds.map(decode_and_prepare, num_parallel_calls=AUTOTUNE, deterministic=not training).cache()
+        ds = ds.map(decode_and_prepare, num_parallel_calls=AUTOTUNE, deterministic=deterministic).cache()
     if training:
-        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+        ds = shuffled_by_epoch(ds, shuffle_buffer, seed, order).with_options(options)
     if not cache:
-        ds = ds.map(decode_and_prepare, num_parallel_calls=AUTOTUNE, deterministic=not training)
+        ds = ds.map(decode_and_prepare, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
     ds = ds.batch(batch_size, drop_remainder=False)
     if batch_transform is not None:
-        ds = ds.map(batch_transform, num_parallel_calls=AUTOTUNE, deterministic=not training)
+        ds = ds.map(batch_transform, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
     return ds.prefetch(AUTOTUNE)

@@ -22,11 +22,7 @@ import string
 import keras
 import numpy as np
 
-from pyck_train.modeling.backbones.efficientnet_lite_variants import (
-    STAGES,
-    VARIANTS,
-    Variant,
-)
+from pyck_train.modeling.backbones.efficientnet_lite_variants import STAGES, VARIANTS, Variant
 from pyck_train.modeling.backbones.torch_checkpoint import load_state_dict
 
 BN_EPSILON = 1e-3
