@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import pytest
 
 from tools.make_sample_dump import SampleDumpManifest, make_sample_dump
 
 SMALL_IMAGES_PER_FAMILY = 30
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_python(*args: str, timeout: int = 600, cwd: str = ROOT, env: dict | None = None
+               ) -> subprocess.CompletedProcess:
+    """`python ARGS` (`-m module ...` or `-c script ...`) from the repository root, output captured as text."""
+    return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -6,15 +6,13 @@ import ast
 import dataclasses
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
 from pyck_tfds.dump import FilterOptions
 from pyck_tfds.mushroom_observer.configs import MushroomObserverConfig
+from tests.conftest import ROOT, run_python
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TENSORFLOW = ("tensorflow", "tensorflow_datasets", "keras")
 
 
@@ -79,7 +77,7 @@ def test_the_rule_checker_sees_imports_inside_functions(tmp_path):
 
 def test_import_pyck_tfds_dump_leaves_tensorflow_out():
     script = f"import sys, pyck_tfds.dump; print([m for m in {TENSORFLOW!r} if m in sys.modules])"
-    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    result = run_python("-c", script, timeout=120)
     assert result.returncode == 0 and result.stdout.strip() == "[]", result.stderr[-2000:]
 
 
@@ -97,8 +95,7 @@ print(json.dumps({"equal": parsed == TrainConfig(model_dir="/tmp/m"),
 
 
 def test_train_config_defaults_and_help_are_the_flags():
-    result = subprocess.run([sys.executable, "-c", FLAG_DEFAULTS], cwd=ROOT, capture_output=True, text=True,
-                            timeout=120)
+    result = run_python("-c", FLAG_DEFAULTS, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     answer = json.loads(result.stdout.splitlines()[-1])
     assert answer["equal"] and not answer["tensorflow"]
@@ -119,8 +116,7 @@ print(json.dumps({"equal": dump_flags.filter_options_from_flags() == FilterOptio
 
 
 def test_filter_flags_and_builder_configs_take_filter_options_defaults():
-    result = subprocess.run([sys.executable, "-c", DUMP_FLAG_DEFAULTS], cwd=ROOT, capture_output=True, text=True,
-                            timeout=120)
+    result = run_python("-c", DUMP_FLAG_DEFAULTS, timeout=120)
     assert result.returncode == 0 and json.loads(result.stdout.splitlines()[-1])["equal"], result.stderr[-2000:]
     config = MushroomObserverConfig(name="defaults")
     assert config.filter_options == FilterOptions()

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -17,9 +15,9 @@ from pyck_train.modeling.backbones.registry import (
     get_backbone_spec,
     offline_backbones,
 )
+from tests.conftest import run_python
 
 HEAVY = {"efficientnet_b5", "efficientnet_b6", "efficientnet_b7"}
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.mark.parametrize("name", [n for n in available_backbones() if n not in HEAVY])
@@ -75,8 +73,7 @@ except RuntimeError as err:
 def test_offline_imagenet_download_fails_fast_naming_the_alternatives(tmp_path):
     # A subprocess whose KERAS_HOME is empty before Keras reads it: no cached weights, whatever this machine has.
     env = {**os.environ, "KERAS_HOME": str(tmp_path / "keras")}
-    result = subprocess.run([sys.executable, "-c", OFFLINE], cwd=ROOT, env=env, capture_output=True, text=True,
-                            timeout=300)
+    result = run_python("-c", OFFLINE, timeout=300, env=env)
     assert "\ncould not download ImageNet weights for 'mobilenet_v3_small' (offline?)" in result.stdout, (
         result.stdout + result.stderr[-2000:])
     for alternative in ("efficientnet_lite0", "--weights=none", "--weights=PATH"):

@@ -17,10 +17,9 @@ import tensorflow_datasets as tfds
 import pyck_tfds  # noqa: F401  (registers mushroom_observer)
 from pyck_tfds.dump import SPLITS, scan_images
 from pyck_tfds.mushroom_observer import Builder, configs
-from tests.conftest import SMALL_IMAGES_PER_FAMILY, build_dataset, family7_config
+from tests.conftest import ROOT, SMALL_IMAGES_PER_FAMILY, build_dataset, family7_config, run_python
 
 pytestmark = pytest.mark.slow
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FAMILY7 = family7_config("family7_test")
 
 
@@ -48,9 +47,8 @@ def test_cli_build_then_load_matches_inspect(sample_dump, tmp_path):
         [tfds_cli(), "build", "pyck_tfds/mushroom_observer", f"--config={config}", f"--manual_dir={sample_dump.out}",
          f"--data_dir={tmp_path}"], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
-    inspect = subprocess.run(
-        [sys.executable, "-m", "pyck_tfds.inspect", sample_dump.out, f"--min_per_class={SMALL_IMAGES_PER_FAMILY}",
-         "--json", "--noprogress"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    inspect = run_python("-m", "pyck_tfds.inspect", sample_dump.out, f"--min_per_class={SMALL_IMAGES_PER_FAMILY}",
+                         "--json", "--noprogress", timeout=300)
     report = json.loads(inspect.stdout)
     datasets, info = tfds.load("mushroom_observer/family7_cli", data_dir=str(tmp_path), with_info=True)
     assert {s: info.splits[s].num_examples for s in SPLITS} == report["split_sizes"]

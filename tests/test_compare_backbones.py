@@ -3,25 +3,20 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
 
-from tests.conftest import BUILT_DATASET
+from tests.conftest import BUILT_DATASET, run_python
 
 pytestmark = pytest.mark.slow
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_compare_backbones_writes_the_table_and_plot(built_data_dir, tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-m", "pyck_train.compare_backbones", "--flagfile=configs/quickstart.flags",
-         f"--dataset={BUILT_DATASET}", f"--data_dir={built_data_dir}", f"--model_dir={tmp_path}", "--epochs=2",
-         "--steps_per_epoch=2", "--batch_size=8", "--nocache_features", "--weights=none", "--head=gap",
-         "--backbones=mobilenet_v3_small,efficientnet_lite0"],
-        cwd=ROOT, capture_output=True, text=True, timeout=600)
+    result = run_python("-m", "pyck_train.compare_backbones", "--flagfile=configs/quickstart.flags",
+                        f"--dataset={BUILT_DATASET}", f"--data_dir={built_data_dir}", f"--model_dir={tmp_path}",
+                        "--epochs=2", "--steps_per_epoch=2", "--batch_size=8", "--nocache_features", "--weights=none",
+                        "--head=gap", "--backbones=mobilenet_v3_small,efficientnet_lite0", timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     table = pd.read_csv(tmp_path / "comparison.csv")
     assert sorted(table["backbone"]) == ["efficientnet_lite0", "mobilenet_v3_small"]
@@ -33,7 +28,6 @@ def test_compare_backbones_writes_the_table_and_plot(built_data_dir, tmp_path):
 
 
 def test_unknown_backbone_is_a_usage_error(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "pyck_train.compare_backbones", f"--model_dir={tmp_path}",
-                             "--backbones=efficientnet_lite0,resnet5"], cwd=ROOT, capture_output=True, text=True,
-                            timeout=120)
+    result = run_python("-m", "pyck_train.compare_backbones", f"--model_dir={tmp_path}",
+                        "--backbones=efficientnet_lite0,resnet5", timeout=120)
     assert result.returncode != 0 and "--backbones" in result.stderr

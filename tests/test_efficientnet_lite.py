@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -13,11 +11,10 @@ from PIL import Image
 
 from pyck_train.modeling.backbones import efficientnet_lite as lite
 from pyck_train.modeling.backbones.torch_checkpoint import load_state_dict
-from tests.conftest import beats_pixels
+from tests.conftest import beats_pixels, run_python
 from tests.efficientnet_lite_reference import lite0_logits
 from tests.frozen_features import dump_arrays, head_accuracy
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # ImageNet-1k class ids (the standard index) that a correct top-5 must hit.
 CATS = {281, 282, 283, 284, 285}  # tabby, tiger cat, Persian, Siamese, Egyptian cat
 COFFEE = {504, 967, 968}  # coffee mug, espresso, cup
@@ -101,8 +98,8 @@ def test_every_variant_builds_with_keras_application_names(variant):
 
 def test_converter_writes_weights_that_reload(tmp_path, classifier):
     out = tmp_path / "lite0.weights.h5"
-    result = subprocess.run([sys.executable, "-m", "pyck_train.modeling.backbones.convert_efficientnet_lite",
-                             "--variant=lite0", f"--out={out}"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    result = run_python("-m", "pyck_train.modeling.backbones.convert_efficientnet_lite", "--variant=lite0",
+                        f"--out={out}", timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     reloaded = lite.efficientnet_lite("lite0", include_top=True, weights=str(out))
     images = np.random.default_rng(1).uniform(0, 255, (1, 224, 224, 3)).astype(np.float32)

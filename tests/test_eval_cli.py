@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
@@ -17,15 +16,13 @@ from PIL import Image
 
 from pyck_train.config import TrainConfig
 from pyck_train.train import train
-from tests.conftest import BUILT_DATASET, beats_pixels, build_dataset, family7_config
+from tests.conftest import BUILT_DATASET, ROOT, beats_pixels, build_dataset, family7_config, run_python
 
 pytestmark = pytest.mark.slow
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def run_eval(*args: str, cwd: str = ROOT) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "-m", "pyck_eval", *args], cwd=cwd, capture_output=True, text=True,
-                            timeout=600)
+    result = run_python("-m", "pyck_eval", *args, timeout=600, cwd=cwd)
     return result
 
 
@@ -220,8 +217,7 @@ finally:
 
 def run_eval_with_spies(*args: str) -> tuple[subprocess.CompletedProcess, dict]:
     """The eval command, with what its grid search and its stacking were given recorded (stdout's SPY line)."""
-    result = subprocess.run([sys.executable, "-c", SPY, *args], cwd=ROOT, capture_output=True, text=True,
-                            timeout=600)
+    result = run_python("-c", SPY, *args, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     spied = [line for line in result.stdout.splitlines() if line.startswith("SPY ")]
     return result, json.loads(spied[-1][len("SPY "):])
@@ -350,9 +346,8 @@ def test_report_through_litert_equals_report_through_keras(runs, tmp_path):
 
 
 def test_bench_infer_compares_keras_and_litert_on_the_same_images(runs):
-    result = subprocess.run([sys.executable, "-m", "tools.bench_infer", f"--model_dir={runs[1]}", "--images=24",
-                             "--batch_size=8", "--quantize=none,dynamic"], cwd=ROOT, capture_output=True, text=True,
-                            timeout=600)
+    result = run_python("-m", "tools.bench_infer", f"--model_dir={runs[1]}", "--images=24", "--batch_size=8",
+                        "--quantize=none,dynamic", timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout[result.stdout.index("{"):])
     assert [row["runtime"] for row in report["rows"]] == ["keras", "litert none", "litert dynamic"]

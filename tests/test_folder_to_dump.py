@@ -88,13 +88,10 @@ def test_a_second_run_into_the_same_folder_refuses_and_loses_nothing(photos, tmp
 
 
 def test_the_command_prints_one_line_on_bad_input(tmp_path):
-    import subprocess
-    import sys
+    from tests.conftest import run_python
 
-    result = subprocess.run([sys.executable, "-m", "tools.folder_to_dump", f"--roots={tmp_path / 'missing'}",
-                             f"--taxonomy={tmp_path / 'none.csv'}", f"--out={tmp_path / 'dump'}"],
-                            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))), capture_output=True,
-                            text=True, timeout=120)
+    result = run_python("-m", "tools.folder_to_dump", f"--roots={tmp_path / 'missing'}",
+                        f"--taxonomy={tmp_path / 'none.csv'}", f"--out={tmp_path / 'dump'}", timeout=120)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert "folder_to_dump:" in result.stderr and "none.csv" in result.stderr

@@ -10,10 +10,9 @@ import sys
 import pytest
 
 from pyck_train import provenance
-from tests.conftest import BUILT_DATASET
+from tests.conftest import BUILT_DATASET, ROOT, run_python
 from tests.conftest import write_text as write
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULTS = {"learning_rate": "0.001", "cache_features": "false", "tta": "none"}
 
 
@@ -51,8 +50,7 @@ def test_model_dir_decisions(tmp_path):
 
 
 def run_train(*args: str, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pyck_train", "--flagfile=configs/quickstart.flags", *args],
-                          cwd=ROOT, capture_output=True, text=True, timeout=600, **kwargs)
+    return run_python("-m", "pyck_train", "--flagfile=configs/quickstart.flags", *args, **kwargs)
 
 
 def one_line_error(result: subprocess.CompletedProcess) -> str:
@@ -117,15 +115,14 @@ except FileNotFoundError as err:
 """
 
 
+@pytest.mark.slow
 def test_tfds_load_from_a_data_dir_without_the_build_says_so_and_writes_nothing(built_data_dir, tmp_path):
     wrong = tmp_path / "wrong"
-    result = subprocess.run([sys.executable, "-c", TFDS_LOAD_WRONG_DATA_DIR, "mushroom_observer/family7", str(wrong)],
-                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    result = run_python("-c", TFDS_LOAD_WRONG_DATA_DIR, "mushroom_observer/family7", str(wrong), timeout=300)
     assert (f"DatasetNotBuiltError mushroom_observer/family7 is not built in {wrong} (built there: nothing)"
             in result.stdout), result.stdout + result.stderr[-2000:]
     assert "Manual directory" not in result.stdout + result.stderr and not wrong.exists()
-    other = subprocess.run([sys.executable, "-c", TFDS_LOAD_WRONG_DATA_DIR, "mushroom_observer/family7",
-                            built_data_dir], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    other = run_python("-c", TFDS_LOAD_WRONG_DATA_DIR, "mushroom_observer/family7", built_data_dir, timeout=300)
     assert f"(built there: {BUILT_DATASET.split('/')[1]})" in other.stdout, other.stdout + other.stderr[-2000:]
 
 
@@ -161,10 +158,9 @@ def test_the_run_index_links_what_the_run_and_its_evaluations_wrote(tmp_path):
 def test_the_dump_reader_and_inspect_start_without_tensorflow():
     script = ("import sys, pyck_tfds.inspect, pyck_tfds.dump; "
               "print(sorted(m for m in ('tensorflow', 'tensorflow_datasets', 'keras') if m in sys.modules))")
-    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    result = run_python("-c", script, timeout=120)
     assert result.returncode == 0 and result.stdout.strip() == "[]", result.stderr[-2000:]
-    helped = subprocess.run([sys.executable, "-m", "pyck_tfds.inspect", "--help"], cwd=ROOT, capture_output=True,
-                            text=True, timeout=120)
+    helped = run_python("-m", "pyck_tfds.inspect", "--help", timeout=120)
     assert all(f"--{name}" in helped.stdout for name in ("level", "min_per_class", "classes", "json"))
 
 
@@ -173,7 +169,7 @@ def test_import_pyck_tfds_registers_the_builder_in_either_order(order):
     imports = ["import tensorflow_datasets as tfds", "import pyck_tfds"]
     script = "; ".join(imports if order == "tfds first" else imports[::-1]) + (
         "; print('mushroom_observer' in tfds.list_builders(with_community_datasets=False))")
-    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    result = run_python("-c", script, timeout=300)
     assert result.returncode == 0 and result.stdout.strip().endswith("True"), result.stderr[-2000:]
 
 
@@ -202,8 +198,7 @@ print("tensorflow imported:", any(m in sys.modules for m in ("tensorflow", "kera
     (["pyck_eval", "segment"], ["--images"]),
 ])
 def test_help_lists_the_commands_own_flags_without_importing_tensorflow(command, expected):
-    result = subprocess.run([sys.executable, "-c", HELP_WITHOUT_TENSORFLOW, *command, "--help"], cwd=ROOT,
-                            capture_output=True, text=True, timeout=120)
+    result = run_python("-c", HELP_WITHOUT_TENSORFLOW, *command, "--help", timeout=120)
     listed = result.stdout + result.stderr
     assert "Try --helpfull" in listed and all(flag in listed for flag in expected), listed[-3000:]
     assert "tensorflow imported: False" in result.stdout, listed[-3000:]

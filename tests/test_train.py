@@ -6,7 +6,6 @@ import dataclasses
 import json
 import os
 import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -22,10 +21,9 @@ from pyck_train.modeling.calibration import Calibration
 from pyck_train.modeling.classifier import backbone_of, build_classifier
 from pyck_train.modeling.heads import LOGITS_LAYER
 from pyck_train.train import train
-from tests.conftest import BUILT_DATASET, beats_pixels
+from tests.conftest import BUILT_DATASET, ROOT, beats_pixels, run_python
 
 pytestmark = pytest.mark.slow
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATASET = BUILT_DATASET
 
 
@@ -41,8 +39,7 @@ def small_config(data_dir: str, model_dir: str, **overrides) -> TrainConfig:
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pyck_train", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=600)
+    return run_python("-m", "pyck_train", *args, timeout=600)
 
 
 @pytest.mark.parametrize("flag", ["--head=dense:0", "--strategy=sideways", "--weights=/no/such/file.h5",
@@ -187,8 +184,7 @@ def test_every_flagfile_parses_and_validates(flagfile):
     script = ("import sys; from absl import flags; import pyck_train.flags; "
               "flags.FLAGS(['pyck_train', '--flagfile=' + sys.argv[1]]); "
               "from pyck_train.flags import config_from_flags; print(config_from_flags())")
-    result = subprocess.run([sys.executable, "-c", script, f"configs/{flagfile}"], cwd=ROOT, capture_output=True,
-                            text=True, timeout=120)
+    result = run_python("-c", script, f"configs/{flagfile}", timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "TrainConfig(" in result.stdout
 
@@ -260,8 +256,7 @@ print(json.dumps({**metrics, "seen_rate": seen.rate, "seen_steps": seen.steps}))
 
 
 def test_mirrored_strategy_runs_the_multi_gpu_code_path_on_two_cpu_devices(data_dir, tmp_path):
-    result = subprocess.run([sys.executable, "-c", MIRRORED_ON_TWO_CPUS, data_dir, str(tmp_path / "model"), DATASET],
-                            cwd=ROOT, capture_output=True, text=True, timeout=600)
+    result = run_python("-c", MIRRORED_ON_TWO_CPUS, data_dir, str(tmp_path / "model"), DATASET, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads(result.stdout.strip().splitlines()[-1])
     assert metrics["replicas"] == 2 and metrics["test"]["examples"] > 0

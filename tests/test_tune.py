@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -13,18 +12,15 @@ import optuna
 import pytest
 
 from pyck_train.tuning import PruneOnValidationAccuracy
-from tests.conftest import BUILT_DATASET
+from tests.conftest import BUILT_DATASET, run_python
 
 pytestmark = pytest.mark.slow
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def run_tune(data_dir: str, model_dir: str, n_trials: int) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "pyck_train.tune", "--flagfile=configs/quickstart.flags", f"--dataset={BUILT_DATASET}",
-         f"--data_dir={data_dir}", f"--model_dir={model_dir}", "--epochs=2", "--steps_per_epoch=3",
-         f"--n_trials={n_trials}", "--study_name=test"],
-        cwd=ROOT, capture_output=True, text=True, timeout=600)
+    return run_python("-m", "pyck_train.tune", "--flagfile=configs/quickstart.flags", f"--dataset={BUILT_DATASET}",
+                      f"--data_dir={data_dir}", f"--model_dir={model_dir}", "--epochs=2", "--steps_per_epoch=3",
+                      f"--n_trials={n_trials}", "--study_name=test", timeout=600)
 
 
 def test_tune_resumes_from_its_storage_and_writes_a_best_flagfile(built_data_dir, tmp_path):
@@ -45,10 +41,9 @@ def test_tune_resumes_from_its_storage_and_writes_a_best_flagfile(built_data_dir
     assert f"--learning_rate={study.best_params['learning_rate']}" in best_flags
     assert f"--batch_size={study.best_params['batch_size']}" in best_flags
     assert f"--dataset={BUILT_DATASET}" in best_flags  # everything else comes from the tuned flagfile
-    check = subprocess.run(
-        [sys.executable, "-c", "import sys; from absl import flags; import pyck_train.flags as f; "
-         "flags.FLAGS(['x', '--flagfile=' + sys.argv[1]]); print(f.config_from_flags().learning_rate)",
-         str(model_dir / "best.flags")], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    check = run_python("-c", "import sys; from absl import flags; import pyck_train.flags as f; "
+                       "flags.FLAGS(['x', '--flagfile=' + sys.argv[1]]); print(f.config_from_flags().learning_rate)",
+                       str(model_dir / "best.flags"), timeout=120)
     assert check.returncode == 0, check.stderr[-2000:]
     assert float(check.stdout.strip().splitlines()[-1]) == study.best_params["learning_rate"]
 

@@ -57,14 +57,18 @@ one in the same layout; build it with --config=family7_sample.
         )
 
     def _make_download_manager(self, download_dir, download_config):
-        """As tfds's, but with no dump to build from, say the config is not built here and leave nothing behind.
+        """As tfds's; but asked to build with no --manual_dir and no dump in the default one, say the config is
+        not built here, and leave nothing behind.
 
         `tfds.load(..., data_dir=WRONG)` tries to build what it cannot find; then the likely mistake
-        is the data_dir, not a missing manual dir (tfds's own message).
+        is the data_dir, not a missing dump (tfds's own message). A --manual_dir given explicitly
+        keeps tfds's message, which shows the dump's expected layout.
         """
         download_dir = epath.Path(download_dir or self.data_dir_root / "downloads")
         new_folders = [d for d in (download_dir / "extracted", *(download_dir / "extracted").parents) if not d.exists()]
         dl_manager = super()._make_download_manager(download_dir, download_config)
+        if download_config.manual_dir:
+            return dl_manager
         try:
             dl_manager.manual_dir  # noqa: B018 (tfds checks it exists and is not empty)
         except AssertionError:
