@@ -79,7 +79,7 @@ class _Data:
     train_months: np.ndarray
     steps: int
     batch: int  # global batch (per replica x replicas)
-    order: EpochSeeds  # the training order is a function of (seed, epoch): resumed runs see the same batches
+    epoch_seeds: EpochSeeds  # the training order is a function of (seed, epoch): resumed runs see the same batches
 
 
 @dataclasses.dataclass
@@ -105,17 +105,17 @@ def _load_data(config: TrainConfig, batch: int) -> _Data:
     info = raw["train"][1]
     labels, shape = info.features["label"].names, image_shape(info)
     augment = batch_augmenter(config.augment, len(labels), mixup=config.mixup, cutmix=config.cutmix, seed=config.seed)
-    order = EpochSeeds()
+    epoch_seeds = EpochSeeds()
     pipelines = {
         name: make_pipeline(ds, image_size=shape[:2], training=name == "train", batch_size=batch, cache=config.cache,
                             shuffle_buffer=config.shuffle_buffer, seed=config.seed,
-                            batch_transform=augment if name == "train" else None, order=order)
+                            batch_transform=augment if name == "train" else None, epoch_seeds=epoch_seeds)
         for name, (ds, _) in raw.items()
     }
     columns = read_columns(config.dataset, train_split, config.data_dir, ("label", "date"))
     steps = config.steps_per_epoch or -(-len(columns["label"]) // batch)
     return _Data(raw, pipelines, labels, shape, columns["label"].astype(np.int64), months_of(columns["date"]), steps,
-                 batch, order)
+                 batch, epoch_seeds)
 
 
 def _plain_batches(run: _Run, split: str) -> tf.data.Dataset:
@@ -157,7 +157,7 @@ def _callbacks(run: _Run, tag: str, phase: Phase, best_file: str, plateau: bool)
                                         initial_value_threshold=earlier["best_val_accuracy"] if earlier else None),
         keras.callbacks.CSVLogger(directory.history(tag), append=True),
         keras.callbacks.TensorBoard(directory.logs(tag)),
-        run.data.order,
+        run.data.epoch_seeds,
     ]
     if phase.name == "finetune":
         if plateau:  # a schedule already sets the rate at every step
@@ -207,7 +207,7 @@ def _head_on_cached_features(model: keras.Model, run: _Run, tag: str):
     with run.distribution.scope():  # fit checks that the model it trains was made under the strategy
         head = feature_extraction.head_on_features(model)
     train_batches = feature_extraction.feature_pipeline(train_x, train_y, training=True, batch_size=run.data.batch,
-                                                        seed=config.seed, order=run.data.order
+                                                        seed=config.seed, epoch_seeds=run.data.epoch_seeds
                                                         ).map(_one_hot(num_classes))
     validation_batches = feature_extraction.feature_pipeline(val_x, val_y, training=False,
                                                              batch_size=run.data.batch).map(_one_hot(num_classes))

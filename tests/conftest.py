@@ -84,6 +84,14 @@ BUILT_DATASET = "mushroom_observer/family7_small"
 
 
 @pytest.fixture(scope="session")
+def array_record_data_dir(sample_dump, tmp_path_factory) -> str:
+    """`mushroom_observer/family7_ar`, `BUILT_DATASET`'s filters stored as ArrayRecord, built once per session."""
+    out = str(tmp_path_factory.mktemp("array_record"))
+    build_dataset(sample_dump.out, out, family7_config("family7_ar"), file_format="array_record")
+    return out
+
+
+@pytest.fixture(scope="session")
 def built_data_dir(sample_dump, tmp_path_factory) -> str:
     """`BUILT_DATASET` built once from the session's sample dump: the data_dir trainer and eval tests read."""
     out = str(tmp_path_factory.mktemp("tfds"))

@@ -17,10 +17,10 @@ import tensorflow_datasets as tfds
 import pyck_tfds  # noqa: F401  (registers mushroom_observer)
 from pyck_tfds.dump import SPLITS, scan_images
 from pyck_tfds.mushroom_observer import Builder, configs
-from tests.conftest import ROOT, SMALL_IMAGES_PER_FAMILY, build_dataset, family7_config, run_python
+from tests.conftest import BUILT_DATASET, ROOT, SMALL_IMAGES_PER_FAMILY, build_dataset, family7_config, run_python
 
 pytestmark = pytest.mark.slow
-FAMILY7 = family7_config("family7_test")
+FAMILY7 = family7_config(BUILT_DATASET.split("/")[1])  # the session's build (conftest.built_data_dir)
 
 
 def build(manual_dir, data_dir, config=FAMILY7, **kwargs) -> Builder:
@@ -33,8 +33,8 @@ def raw_examples(builder: Builder, split: str) -> list[tuple[int, bytes]]:
 
 
 @pytest.fixture(scope="module")
-def built(sample_dump, tmp_path_factory) -> Builder:
-    return build(sample_dump.out, tmp_path_factory.mktemp("data"))
+def built(built_data_dir) -> Builder:
+    return Builder(config=FAMILY7, data_dir=built_data_dir)
 
 
 def tfds_cli() -> str:
@@ -77,8 +77,9 @@ def test_build_report_is_written_and_summarised(built, sample_dump):
     assert "Build report:" in built.info.description and "low_confidence" in built.info.description
 
 
-def test_building_twice_gives_the_same_examples(sample_dump, built, tmp_path):
+def test_building_twice_gives_the_same_examples_and_needs_no_network(sample_dump, built, tmp_path, no_network):
     again = build(sample_dump.out, tmp_path)
+    assert sum(again.info.splits[s].num_examples for s in SPLITS) == 7 * SMALL_IMAGES_PER_FAMILY
     for split in SPLITS:
         assert raw_examples(again, split) == raw_examples(built, split)
 
@@ -92,8 +93,8 @@ def test_beam_build_equals_plain_build(sample_dump, built, tmp_path):
         assert sorted(raw_examples(beamed, split)) == sorted(raw_examples(built, split))
 
 
-def test_array_record_format(sample_dump, tmp_path):
-    builder = build(sample_dump.out, tmp_path, file_format="array_record")
+def test_array_record_format(array_record_data_dir):
+    builder = Builder(config=family7_config("family7_ar"), data_dir=array_record_data_dir)
     assert any(f.endswith(".array_record-00000-of-00001") for f in os.listdir(builder.data_path))
     source = builder.as_data_source(split="test")
     assert len(source) == builder.info.splits["test"].num_examples
@@ -165,8 +166,3 @@ def test_wrong_manual_dir_fails_fast_naming_what_is_missing(tmp_path, make_dir):
     assert time.perf_counter() - start < 60
     assert str(manual) in result.stderr and "observations_2006.json" in result.stderr
     assert not os.path.exists(tmp_path / "data" / "mushroom_observer" / "family7" / "1.0.0" / "dataset_info.json")
-
-
-def test_build_needs_no_network(sample_dump, tmp_path, no_network):
-    builder = build(sample_dump.out, tmp_path)
-    assert sum(builder.info.splits[s].num_examples for s in SPLITS) == 7 * SMALL_IMAGES_PER_FAMILY

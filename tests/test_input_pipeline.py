@@ -44,12 +44,9 @@ def test_eval_pipeline_is_deterministic_uint8_of_the_dataset_size(data_dir):
     assert np.array_equal(np.concatenate([b[1] for b in again]), np.concatenate([b[1] for b in batches]))
 
 
-def test_array_record_builds_get_a_clear_error(tmp_path, sample_dump):
-    from tests.conftest import build_dataset, family7_config
-
-    build_dataset(sample_dump.out, tmp_path, family7_config("family7_ar"), file_format="array_record")
+def test_array_record_builds_get_a_clear_error(array_record_data_dir):
     with pytest.raises(ValueError, match="--file_format=tfrecord"):
-        load_split("mushroom_observer/family7_ar", "train", str(tmp_path))
+        load_split("mushroom_observer/family7_ar", "train", array_record_data_dir)
 
 
 def test_training_pipeline_shuffles_every_epoch_and_cache_keeps_content(data_dir):

