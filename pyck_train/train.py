@@ -207,7 +207,8 @@ def _head_on_cached_features(model: keras.Model, run: _Run, tag: str):
     with run.distribution.scope():  # fit checks that the model it trains was made under the strategy
         head = feature_extraction.head_on_features(model)
     train_batches = feature_extraction.feature_pipeline(train_x, train_y, training=True, batch_size=run.data.batch,
-                                                        seed=config.seed, epoch_seeds=run.data.epoch_seeds
+                                                        seed=config.seed, shuffle_buffer=config.shuffle_buffer,
+                                                        epoch_seeds=run.data.epoch_seeds
                                                         ).map(_one_hot(num_classes))
     validation_batches = feature_extraction.feature_pipeline(val_x, val_y, training=False,
                                                              batch_size=run.data.batch).map(_one_hot(num_classes))

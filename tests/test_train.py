@@ -241,9 +241,13 @@ from pyck_train.train import train
 
 
 class Seen(keras.callbacks.Callback):
+    steps = 0
+
     def on_train_begin(self, logs=None):
         self.rate = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
-        self.steps = self.params["steps"]
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1  # one epoch: the steps of one pass over the split
 
 
 seen = Seen()

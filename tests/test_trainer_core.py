@@ -18,6 +18,7 @@ LITE0 = get_backbone_spec("efficientnet_lite0")
 
 
 def tiny_classifier(head: str = STUDY_HEAD) -> keras.Model:
+    keras.utils.set_random_seed(0)  # the same weights whatever ran before
     return build_classifier("efficientnet_lite0", 3, weights="none", head=head, input_shape=SMALL)
 
 
@@ -76,13 +77,15 @@ def test_which_layers_train_in_each_phase(strategy):
             assert convs <= trainable
         else:  # top 5 layers with weights cut into block7a: the whole block trains, nothing below it
             assert trainable == {"top_conv", "block7a_expand_conv", "block7a_dwconv", "block7a_project_conv"}
-        # One optimiser step moves exactly the weights that should train: the head's and these layers'
-        # (never BatchNormalization's statistics: the base runs in inference mode even while fine-tuned).
+        # One optimiser step moves only the weights that should train: the head's and these layers' (never
+        # BatchNormalization's statistics: the base runs in inference mode even while fine-tuned). A weight
+        # whose gradient is 0 on this batch (a saturated ReLU6) may stay put, so each group is checked as a whole.
         before = weight_values(model)
         fit_one_step(model)
         moved = {path for path, value in weight_values(model).items() if not np.array_equal(value, before[path])}
-        expected = head_weights | {w.path for name in trainable for w in base.get_layer(name).trainable_weights}
-        assert moved == expected, sorted(moved ^ expected)[:5]
+        base_weights = {w.path for name in trainable for w in base.get_layer(name).trainable_weights}
+        assert moved <= head_weights | base_weights, sorted(moved - head_weights - base_weights)[:5]
+        assert moved & head_weights and (bool(moved & base_weights) == bool(base_weights))
 
 
 def test_block_names_of_registry_backbones():
@@ -92,6 +95,15 @@ def test_block_names_of_registry_backbones():
     assert get_backbone_spec("vgg16").block_of("block5_conv3") == "block5"
     assert LITE0.block_of("top_conv") is None
     assert all(get_backbone_spec(name).block_pattern for name in available_backbones() if not name.startswith("test_"))
+
+
+def test_the_backbone_computes_in_training_what_it_computes_at_inference():
+    model = tiny_classifier(head="gap")  # no dropout of the head's own
+    images = np.random.default_rng(0).uniform(0, 255, (2, *SMALL)).astype(np.float32)
+    for phase in phases("unfreeze"):
+        apply_phase(backbone_of(model), phase, LITE0)
+    np.testing.assert_allclose(np.asarray(model(images, training=True)), np.asarray(model(images, training=False)),
+                               atol=1e-6)
 
 
 def test_mixed_precision_on_cpu_keeps_float32_output():

@@ -1,9 +1,14 @@
 """A classifier = backbone from the registry + head, with the backbone always in inference mode.
 
-The backbone is one nested layer called with `training=False`, so its BatchNormalization
-layers keep their ImageNet statistics even while the base is fine-tuned (keras-io's
-EfficientNet fine-tuning recipe). Grad-CAM reaches the last convolution through
-`backbone_of(model)` and `BackboneSpec.last_conv_layer`.
+The backbone is one nested layer called with `training=False` (keras-io's EfficientNet
+fine-tuning recipe), and its BatchNormalization layers never train (`strategies.apply_phase`),
+so they keep their ImageNet statistics even while the base is fine-tuned. Keras 3 passes the
+outer `training=True` through to a nested model whatever it was called with, which would switch
+on the backbone's own stochastic-depth Dropout layers (EfficientNet's `block*_drop`) during
+`fit`: their rate is set to 0, so the base computes while training exactly what it computes at
+inference (and a head trained on cached features is the head a plain frozen phase trains).
+Grad-CAM reaches the last convolution through `backbone_of(model)` and
+`BackboneSpec.last_conv_layer`.
 """
 
 from __future__ import annotations
@@ -24,6 +29,9 @@ def build_classifier(
     inputs = keras.Input(shape=input_shape, name="image")
     base = build_backbone(backbone, weights, input_shape)
     base.name = BACKBONE_LAYER
+    for layer in base.layers:
+        if isinstance(layer, keras.layers.Dropout):
+            layer.rate = 0.0
     features = base(inputs, training=False)
     outputs = build_head(features, head, num_classes)
     return keras.Model(inputs, outputs, name=f"{backbone}_classifier")

@@ -82,9 +82,13 @@ def predict_batches(model, batches: tf.data.Dataset, description: str = "feature
 
 
 def feature_pipeline(features: np.ndarray, labels: np.ndarray, *, training: bool, batch_size: int, seed: int = 0,
-                     epoch_seeds: EpochSeeds | None = None) -> tf.data.Dataset:
-    """Batches of (pooled features, labels); training ones shuffled every epoch (by epoch with `epoch_seeds`)."""
+                     shuffle_buffer: int | None = None, epoch_seeds: EpochSeeds | None = None) -> tf.data.Dataset:
+    """Batches of (pooled features, labels); training ones shuffled every epoch (by epoch with `epoch_seeds`).
+
+    With the image pipeline's `shuffle_buffer`, the batches hold the same examples as `make_pipeline`'s
+    (the default buffer holds every example).
+    """
     ds = tf.data.Dataset.from_tensor_slices((features, labels))
     if training:
-        ds = shuffled_by_epoch(ds, len(labels), seed, epoch_seeds)
+        ds = shuffled_by_epoch(ds, shuffle_buffer or len(labels), seed, epoch_seeds)
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
