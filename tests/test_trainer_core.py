@@ -60,6 +60,7 @@ def weight_values(model: keras.Model) -> dict[str, np.ndarray]:
     return {w.path: np.array(w) for w in model.weights}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["frozen", "freeze_then_finetune", "unfreeze", "partial"])
 def test_which_layers_train_in_each_phase(strategy):
     model = tiny_classifier()
@@ -97,6 +98,7 @@ def test_block_names_of_registry_backbones():
     assert all(get_backbone_spec(name).block_pattern for name in available_backbones() if not name.startswith("test_"))
 
 
+@pytest.mark.slow
 def test_the_backbone_computes_in_training_what_it_computes_at_inference():
     model = tiny_classifier(head="gap")  # no dropout of the head's own
     images = np.random.default_rng(0).uniform(0, 255, (2, *SMALL)).astype(np.float32)
@@ -106,6 +108,7 @@ def test_the_backbone_computes_in_training_what_it_computes_at_inference():
                                atol=1e-6)
 
 
+@pytest.mark.slow
 def test_mixed_precision_on_cpu_keeps_float32_output():
     keras.mixed_precision.set_global_policy("mixed_float16")
     try:
