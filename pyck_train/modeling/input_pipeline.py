@@ -122,7 +122,10 @@ def shuffled_by_epoch(ds: tf.data.Dataset, buffer_size: int, seed: int, epoch_se
         finally:
             graph.seed = global_seed
 
-    return tf.data.Dataset.from_tensors(0).flat_map(epoch_order)
+    shuffled = tf.data.Dataset.from_tensors(0).flat_map(epoch_order)
+    if ds.cardinality() >= 0:  # keep the known size: Keras then counts steps instead of running out of data
+        shuffled = shuffled.apply(tf.data.experimental.assert_cardinality(ds.cardinality()))
+    return shuffled
 
 
 def image_shape(info: tfds.core.DatasetInfo) -> tuple[int, int, int]:
