@@ -90,6 +90,9 @@ def test_threshold_keeps_the_asked_share_and_auroc_is_half_for_identical_scores(
     scores = np.arange(100, dtype=float)
     threshold = out_of_class.threshold_at_recall(scores, 0.95)
     assert (scores <= threshold).mean() == 0.95
+    assert threshold == 94.5, "halfway between the last kept and the first flagged, so recomputed logits do not flip"
+    assert out_of_class.threshold_at_recall(np.arange(24.0), 0.95) == 22.5
+    assert out_of_class.threshold_at_recall(np.arange(24.0), 1.0) == 23.0
     assert out_of_class.auroc(np.zeros(10), np.zeros(10)) == 0.5
     with pytest.raises(ValueError, match="in-class recall"):
         out_of_class.threshold_at_recall(scores, 0.0)

@@ -143,7 +143,11 @@ def test_report_scores_photos_of_families_left_out_of_training(five_family_run, 
     assert set(report["unknown_classes"]["test"]) == set(report["unknown_classes"]["validation"]) == set(LEFT_OUT)
     best = report["scores"][report["best_on_validation"]]
     assert best["test_auroc"] > 0.8 and best["test_out_of_class_flagged"] > 0.3
-    assert all(row["test_in_class_kept"] > 0.8 for row in report["scores"].values())
+    # Thresholds are set on validation, so there they keep the run's share; on 29 test photos the share kept is a
+    # sample: a 0.95 threshold read off 24 photos keeps <= 0.8 of 29 new ones in 8 % of draws, <= 0.65 in 0.3 %.
+    recall = json.load(open(os.path.join(five_family_run, "calibration.json")))["in_class_recall"]
+    assert all(row["validation_in_class_kept"] >= recall for row in report["scores"].values())
+    assert all(row["test_in_class_kept"] > 0.65 for row in report["scores"].values())
     assert os.path.getsize(tmp_path / "out_of_class.png") > 10_000
     unbuilt = run_eval("report", f"--model_dir={five_family_run}", "--ood_from=genus", f"--out_dir={tmp_path / 'x'}")
     assert unbuilt.returncode == 1 and "build it there with `tfds build`" in unbuilt.stderr

@@ -190,6 +190,8 @@ def out_of_class_section(run: trained_run.TrainedRun, scored: dict[str, Predicti
     table = pd.DataFrame([{
         "score": name,
         "validation_auroc": out_of_class.auroc(*scores["validation"][name]),
+        "validation_in_class_kept": float(np.mean(~run.calibration.is_out_of_class(scores["validation"][name][0],
+                                                                                    name))),
         f"{FLAGS.split}_auroc": out_of_class.auroc(*scores[FLAGS.split][name]),
         f"{FLAGS.split}_in_class_kept": float(np.mean(~run.calibration.is_out_of_class(
             scores[FLAGS.split][name][0], name))),

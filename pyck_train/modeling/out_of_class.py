@@ -63,10 +63,18 @@ def outlyingness(score: str, *, logits: np.ndarray, features: np.ndarray, temper
 
 
 def threshold_at_recall(in_class_scores: np.ndarray, recall: float = 0.95) -> float:
-    """The lowest score at or under which at least `recall` of the in-class photos fall (kept; the rest flagged)."""
+    """A score at or under which at least `recall` of the in-class photos fall (kept; the rest flagged).
+
+    Halfway between the last photo kept and the first flagged, not on the last kept: a threshold equal to a photo's
+    score flips that photo when its logits are recomputed with a last-bit difference (another batch, another run).
+    """
     if not 0 < recall <= 1:
         raise ValueError(f"in-class recall must be in (0, 1], got {recall}")
-    return float(np.quantile(np.asarray(in_class_scores, np.float64), recall, method="inverted_cdf"))
+    ordered = np.sort(np.asarray(in_class_scores, np.float64))
+    kept = int(np.ceil(recall * len(ordered) - 1e-9))
+    if kept >= len(ordered):
+        return float(ordered[-1])
+    return float((ordered[kept - 1] + ordered[kept]) / 2)
 
 
 def auroc(in_class_scores: np.ndarray, out_scores: np.ndarray) -> float:
