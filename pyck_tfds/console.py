@@ -19,11 +19,15 @@ def quiet_tensorflow() -> None:
 
 
 def quiet_python_logs() -> None:
-    """absl (and so TFDS) logs WARNING and above, unless --verbosity was given on the command line."""
+    """absl (and so TFDS) logs WARNING and above as `WARNING: message` lines, unless --verbosity was given on the
+    command line (then absl's full format: time, thread, file and line)."""
+    import logging as python_logging
+
     from absl import flags, logging
 
     if not (flags.FLAGS.is_parsed() and flags.FLAGS["verbosity"].present):
         logging.set_verbosity(logging.WARNING)
+        logging.get_absl_handler().setFormatter(python_logging.Formatter("%(levelname)s: %(message)s"))
 
 
 @contextlib.contextmanager

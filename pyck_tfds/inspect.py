@@ -6,11 +6,13 @@ r"""Dry run over a dump: the filter funnel, class counts per split and skips, wi
 from __future__ import annotations
 
 import json
+import logging
 import sys
 
 from absl import app, flags
 
 from pyck_tfds import dump_flags
+from pyck_tfds.console import quiet_python_logs
 from pyck_tfds.dump import DumpError, load_dump
 
 flags.DEFINE_bool("json", False, "Print one JSON object instead of the text report.")
@@ -21,6 +23,8 @@ flags.adopt_module_key_flags(dump_flags)  # --help lists the filter flags too
 def main(argv: list[str]) -> None:
     if len(argv) != 2:
         raise app.UsageError("expected exactly one argument, the dump folder: python -m pyck_tfds.inspect DUMP_DIR")
+    quiet_python_logs()
+    logging.getLogger("pyck_tfds.dump.metadata").setLevel(logging.ERROR)  # truncated files: listed in the report
     try:
         selection = load_dump(argv[1], dump_flags.dump_filter_from_flags(), seed=flags.FLAGS.seed,
                               progress=flags.FLAGS.progress)

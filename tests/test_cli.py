@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from tests.conftest import run_python
+from tests.conftest import BUILT_DATASET, run_python
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
@@ -27,6 +27,26 @@ def test_inspect_text_shows_funnel_and_splits(sample_dump):
     assert result.returncode == 0, result.stderr
     for expected in ("Filter funnel", "confidence > 90", "low_confidence", "validation", "observations"):
         assert expected in result.stdout
+    assert "truncated at byte" in result.stdout and result.stderr == "", "a cut-short file is said once, in the report"
+
+
+def without_tf_log_level() -> dict:
+    return {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+
+
+def is_pyck_line(line: str) -> bool:
+    """A progress bar, or a warning in pyck's plain format (not absl's `W1126 06:30:39.0 123 file.py:130]`)."""
+    return "%|" in line or line.startswith("WARNING: ") or not line.strip()
+
+
+def test_tools_print_their_own_lines_and_progress_only(sample_dump, built_data_dir, tmp_path):
+    explore = run_python("-m", "tools.explore", sample_dump.out, f"--out={tmp_path}", env=without_tf_log_level())
+    assert explore.returncode == 0 and all(is_pyck_line(line) for line in explore.stderr.splitlines()), explore.stderr
+    assert "WARNING: " in explore.stderr and "truncated at byte" in explore.stderr
+    preview = run_python("-m", "tools.preview", f"--data_dir={built_data_dir}", f"--dataset={BUILT_DATASET}",
+                         f"--out={tmp_path / 'preview.png'}", env=without_tf_log_level())
+    assert preview.returncode == 0 and preview.stderr == "", preview.stderr
+    assert preview.stdout.splitlines() == [f"wrote {tmp_path / 'preview.png'}"]
 
 
 def test_inspect_missing_dir_fails_fast_with_the_path(tmp_path):

@@ -18,6 +18,9 @@ fi
 mkdir -p "$OUT"
 echo "written by tools/demo.sh; a rerun of the demo deletes this folder" > "$OUT/$MARKER"
 
+# TensorFlow's C++ INFO/WARNING lines (CPU instructions, buffer sizes) are noise here; a level you set wins.
+export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
+
 STARTED=$SECONDS
 step() {  # closes the previous step with its duration, then names the next one
   if [ -n "${STEP_START:-}" ]; then echo "   (step took $((SECONDS - STEP_START)) s)"; fi

@@ -19,6 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from absl import app, flags  # noqa: E402
 
+from pyck_tfds.console import quiet_python_logs  # noqa: E402
 from pyck_tfds.dump import DumpError, check_manual_dir, join_records_images, read_metadata, scan_images  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -97,6 +98,7 @@ def write_exploration(tables: dict[str, pd.Series], out: str) -> list[str]:
 def main(argv: list[str]) -> None:
     if len(argv) != 2:
         raise app.UsageError("expected exactly one argument, the dump folder: python -m tools.explore DUMP_DIR --out DIR")
+    quiet_python_logs()
     try:
         files = check_manual_dir(argv[1])
         images, _ = scan_images(argv[1])

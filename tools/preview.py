@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import matplotlib
 
+from pyck_tfds.console import quiet_python_logs, quiet_tensorflow
+
 matplotlib.use("Agg")
+quiet_tensorflow()
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow_datasets as tfds  # noqa: E402
@@ -58,6 +61,7 @@ def draw_grid(rows: list[list[dict]], class_names: list[str], per_class: int, ti
 
 def main(argv: list[str]) -> None:
     del argv
+    quiet_python_logs()
     dataset, info = tfds.load(FLAGS.dataset, split=FLAGS.split, data_dir=FLAGS.data_dir, with_info=True,
                               shuffle_files=False, read_config=tfds.ReadConfig(try_autocache=False))
     names = info.features["label"].names

@@ -56,6 +56,10 @@ one in the same layout; build it with --config=family7_sample.
             homepage="https://mushroomobserver.org",
         )
 
+    def is_prepared(self) -> bool:
+        """As tfds's, without its "Variant folder ... has no dataset_info.json" warning before every first build."""
+        return self.data_path.exists() and super().is_prepared()
+
     def _make_download_manager(self, download_dir, download_config):
         """As tfds's; but asked to build with no --manual_dir and no dump in the default one, say the config is
         not built here, and leave nothing behind.

@@ -56,6 +56,15 @@ def _predict_on_batch(model, images) -> np.ndarray:
     return np.asarray(model.predict_on_batch(images))
 
 
+def _predict_padded(model, images, batch_size: int) -> np.ndarray:
+    """A short last batch is padded to `batch_size` with zeros and the padding's outputs dropped: one shape, one
+    traced predict function per model (each new shape retraces it, ~1 s, and TensorFlow warns about retracing)."""
+    missing = batch_size - len(images)
+    if missing > 0:
+        images = tf.concat([images, tf.zeros((missing, *images.shape[1:]), images.dtype)], axis=0)
+    return _predict_on_batch(model, images)[:batch_size - missing].astype(np.float32)
+
+
 def predict_batches(model, batches: tf.data.Dataset, description: str = "features"
                     ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """Run `model` (a feature extractor or a classifier, Keras or LiteRT) over (images, labels[, metadata]) batches.
@@ -65,9 +74,10 @@ def predict_batches(model, batches: tf.data.Dataset, description: str = "feature
     """
     features, labels, metadata = [], [], {}
     total = batches.cardinality().numpy()
+    batch_size = None
     for images, batch_labels, *meta in tqdm(batches, total=total if total > 0 else None, desc=description,
                                             unit="batch"):
-        features.append(_predict_on_batch(model, images).astype(np.float32))
+        features.append(_predict_padded(model, images, batch_size := batch_size or len(images)))
         labels.append(batch_labels.numpy())
         for key, values in (meta[0] if meta else {}).items():
             metadata.setdefault(key, []).append(values.numpy())
