@@ -21,6 +21,7 @@ from absl import app, flags  # noqa: E402
 
 from pyck_tfds.console import quiet_python_logs  # noqa: E402
 from pyck_tfds.dump import DumpError, check_manual_dir, join_records_images, read_metadata, scan_images  # noqa: E402
+from pyck_tfds.dump.csv_export import is_csv_export  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("out", None, "Folder for the PNG plots and summary.csv.", required=True)
@@ -99,6 +100,10 @@ def main(argv: list[str]) -> None:
     if len(argv) != 2:
         raise app.UsageError("expected exactly one argument, the dump folder: python -m tools.explore DUMP_DIR --out DIR")
     quiet_python_logs()
+    if is_csv_export(argv[1]):
+        print(f"error: {argv[1]} is a CSV export; tools.explore plots the 2017 scrape's GBIF columns. "
+              f"`python -m pyck_tfds.inspect {argv[1]}` reads either.", file=sys.stderr)
+        sys.exit(2)
     try:
         files = check_manual_dir(argv[1])
         images, _ = scan_images(argv[1])

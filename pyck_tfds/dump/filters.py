@@ -11,9 +11,11 @@ import dataclasses
 
 import pandas as pd
 
+from pyck_tfds.dump.csv_export import RECORD_PROBLEMS
 from pyck_tfds.dump.errors import DumpError
 from pyck_tfds.dump.images import IMAGE_PROBLEMS
-from pyck_tfds.dump.metadata import GBIF_PREFIX
+from pyck_tfds.dump.licenses import KNOWN_LICENSES
+from pyck_tfds.dump.metadata import TAXON_PREFIX
 
 LEVELS = ("family", "genus", "species")
 
@@ -40,6 +42,8 @@ class FilterOptions:
     classes: tuple[str, ...] | None = _option(None, "Explicit comma-separated class list; overrides "
                                               "--min_per_class and --max_classes.")
     formats: tuple[str, ...] = _option(("JPEG",), "Image formats (PIL names) to keep.")
+    licenses: tuple[str, ...] | None = _option(None, "CSV export only: keep images under these licences (ids: "
+                                               + ", ".join(lic.id for lic in KNOWN_LICENSES) + "); all if unset.")
 
     def dump_filter(self) -> DumpFilter:
         return DumpFilter(
@@ -50,6 +54,7 @@ class FilterOptions:
             max_classes=self.max_classes,
             classes=tuple(self.classes) if self.classes else None,
             formats=tuple(f.upper() for f in self.formats),
+            licenses=tuple(self.licenses) if self.licenses else None,
         )
 
 
@@ -69,6 +74,7 @@ class DumpFilter:
     max_classes: int | None = _DEFAULTS.max_classes  # keep only the N largest classes left after min_per_class
     classes: tuple[str, ...] | None = _DEFAULTS.classes  # explicit class list; overrides min_per_class/max_classes
     formats: tuple[str, ...] = _DEFAULTS.formats  # image formats (PIL names) that are kept
+    licenses: tuple[str, ...] | None = _DEFAULTS.licenses  # licence ids kept (CSV export only); None keeps all
 
     def __post_init__(self) -> None:
         if self.level not in LEVELS:
@@ -82,7 +88,7 @@ class DumpFilter:
 
     @property
     def label_column(self) -> str:
-        return GBIF_PREFIX + self.level
+        return TAXON_PREFIX + self.level
 
 
 @dataclasses.dataclass
@@ -161,14 +167,24 @@ def deduplicate_records(records: pd.DataFrame) -> pd.Series:
     return superseded.reindex(records.index)
 
 
-def _join(records: pd.DataFrame, images: pd.DataFrame) -> tuple[_FunnelBuilder, int]:
+def _join(records: pd.DataFrame, images: pd.DataFrame, dump_filter: DumpFilter = DumpFilter()
+          ) -> tuple[_FunnelBuilder, int]:
     """Funnel steps up to one row per record with a readable image; returns orphan image count."""
-    f = _FunnelBuilder(records, "JSON records")
+    f = _FunnelBuilder(records, "export rows (image on observation)" if "record_problem" in records else "JSON records")
     f.drop("valid ids", [
         ("not_an_object", ~records["is_object"]),
         ("invalid_image_id", records["image_id"].isna()),
         ("invalid_observation_id", records["observation_id"].isna()),
     ])
+    if "record_problem" in records:  # the CSV export: rows that do not join up inside it
+        problem = f.frame["record_problem"].astype(object)
+        f.drop("complete in the export, ok for export", [(p, problem == p) for p in RECORD_PROBLEMS])
+    if dump_filter.licenses is not None:
+        if "license" not in records:
+            raise DumpError("--licenses selects by each image's licence, which only the CSV export gives; "
+                            "the 2017 scrape has none: leave --licenses unset for it")
+        f.drop(f"licences {','.join(dump_filter.licenses)}",
+               [("license_not_kept", ~f.frame["license"].astype(object).isin(dump_filter.licenses))])
     f.drop("unique image ids", [("duplicate_image_id", deduplicate_records(f.frame))])
 
     joined = f.frame.merge(images, on="image_id", how="left", indicator=True, validate="one_to_one")
@@ -194,7 +210,7 @@ def select_examples(
 
     Examples are sorted by image id and carry `class_name`, the label at `dump_filter.level`.
     """
-    f, orphan_images = _join(records, images)
+    f, orphan_images = _join(records, images, dump_filter)
     f.drop("image formats " + "/".join(dump_filter.formats),
            [("format_not_kept", ~f.frame["format"].astype(object).isin(dump_filter.formats))])
     if dump_filter.resolutions is not None:
@@ -206,7 +222,7 @@ def select_examples(
     label = f.frame[dump_filter.label_column].astype(object)
     f.drop(f"has {dump_filter.level}", [(f"missing_{dump_filter.level}", label.isna())])
     f.drop(f"confidence > {dump_filter.min_confidence:g}",
-           [("low_confidence", ~(f.frame[GBIF_PREFIX + "confidence"] > dump_filter.min_confidence))])
+           [("low_confidence", ~(f.frame[TAXON_PREFIX + "confidence"] > dump_filter.min_confidence))])
 
     labels = f.frame[dump_filter.label_column].astype(str)
     counts = labels.value_counts()

@@ -32,7 +32,7 @@ def find_image_files(manual_dir: str | os.PathLike) -> tuple[list[str], dict[str
             stem, suffix = os.path.splitext(name)
             if suffix.lower() in IMAGE_SUFFIXES and stem.isdigit():
                 paths.append(os.path.relpath(os.path.join(root, name), manual_dir))
-            elif suffix.lower() != ".json":
+            elif suffix.lower() not in (".json", ".csv"):  # the metadata: the scrape's JSON, the export's CSV
                 key = suffix.lower() or "(no suffix)"
                 ignored[key] = ignored.get(key, 0) + 1
     return sorted(paths), ignored

@@ -37,6 +37,9 @@ GBIF_KEY_FIELDS = (
     "kingdomKey", "phylumKey", "classKey", "orderKey", "familyKey", "genusKey", "speciesKey", "usageKey",
 )
 GBIF_PREFIX = "gbif_info."
+# What the funnel labels and filters by, whatever the source: the scrape's GBIF answer, the export's MO taxonomy.
+TAXON_PREFIX = "taxon."
+TAXON_FIELDS = ("family", "genus", "species", "confidence")
 
 _JSON_WHITESPACE = " \t\n\r"
 
@@ -187,6 +190,8 @@ def flatten_records(records: Sequence[object], json_file: str) -> pd.DataFrame:
         [g.get("synonym") if isinstance(g.get("synonym"), bool) else None for g in gbif], dtype="boolean"
     )
     columns["has_gbif_info"] = pd.array([bool(g) for g in gbif], dtype="boolean")
+    for field in TAXON_FIELDS:
+        columns[TAXON_PREFIX + field] = columns[GBIF_PREFIX + field]
     columns["is_object"] = pd.array([isinstance(r, dict) for r in records], dtype="boolean")
     columns["json_file"] = pd.Categorical([json_file] * len(rows))
     columns["json_index"] = pd.array(range(len(rows)), dtype="int32")

@@ -8,6 +8,7 @@ import time
 
 import pandas as pd
 
+from pyck_tfds.dump.csv_export import EXPORT_FILES, is_csv_export, read_csv_export
 from pyck_tfds.dump.errors import DumpError
 from pyck_tfds.dump.filters import DumpFilter, select_examples
 from pyck_tfds.dump.images import scan_images
@@ -22,7 +23,12 @@ DUMP/                                   (the folder passed as --manual_dir)
   images/2016/<label>/<image_id>.jpg
   json/observations_2006.json           metadata: JSON lists of records, any *.json name,
   ...                                   anywhere below DUMP
-  json/observations_2017.json"""
+  json/observations_2017.json
+or, from today's site (the nightly CSV export, see BUILD.md):
+  observations.csv, images_observations.csv, images.csv, names.csv,
+  name_classifications.csv, locations.csv
+  images/<image_id>.jpg                 as `python -m tools.fetch_mo_images` writes them"""
+SOURCES = ("scrape_2017", "csv_export")
 
 
 @dataclasses.dataclass
@@ -32,8 +38,17 @@ class DumpSelection:
     examples: pd.DataFrame
     report: DumpReport
 
+    @property
+    def source(self) -> str:
+        return self.report.source
+
     def split(self, name: str) -> pd.DataFrame:
         return self.examples[self.examples["split"] == name]
+
+
+def dump_source(manual_dir: str | os.PathLike) -> str:
+    """Which of `SOURCES` a manual dir holds (the CSV export is recognised by its images_observations.csv)."""
+    return "csv_export" if is_csv_export(manual_dir) else "scrape_2017"
 
 
 def check_manual_dir(manual_dir: str | os.PathLike) -> list[str]:
@@ -41,10 +56,13 @@ def check_manual_dir(manual_dir: str | os.PathLike) -> list[str]:
     manual_dir = os.fspath(manual_dir)
     if not os.path.isdir(manual_dir):
         raise DumpError(f"manual dir {manual_dir!r} does not exist or is not a folder. Expected:\n{EXPECTED_LAYOUT}")
+    if is_csv_export(manual_dir):
+        return [os.path.join(manual_dir, name) for name in EXPORT_FILES]
     files = find_metadata_files(manual_dir)
     if not files:
         raise DumpError(
-            f"manual dir {manual_dir!r} holds no metadata *.json file. Expected:\n{EXPECTED_LAYOUT}\n"
+            f"manual dir {manual_dir!r} holds no metadata *.json file and no images_observations.csv. "
+            f"Expected:\n{EXPECTED_LAYOUT}\n"
             "See BUILD.md for where to download the dump."
         )
     return files
@@ -60,14 +78,19 @@ def load_dump(
     """Read, join, filter and split the dump; pure pandas, no TensorFlow."""
     start = time.perf_counter()
     manual_dir = os.fspath(manual_dir)
-    json_files = check_manual_dir(manual_dir)
+    metadata_files = check_manual_dir(manual_dir)
     images, image_stats = scan_images(manual_dir, progress=progress)
     if images.empty:
         raise DumpError(
             f"manual dir {manual_dir!r} holds metadata but no image file named <image_id>.jpg. "
             f"Expected:\n{EXPECTED_LAYOUT}"
         )
-    records, json_reports = read_metadata(manual_dir, json_files)
+    source = dump_source(manual_dir)
+    if source == "csv_export":
+        records, json_reports, source_facts = read_csv_export(manual_dir)
+    else:
+        source_facts = {}
+        records, json_reports = read_metadata(manual_dir, metadata_files)
     examples, funnel, orphans = select_examples(records, images, dump_filter)
     del records
     if examples.empty:
@@ -82,6 +105,8 @@ def load_dump(
     }
     report = DumpReport(
         manual_dir=manual_dir,
+        source=source,
+        source_facts=source_facts,
         dump_filter=dump_filter,
         seed=seed,
         json_files=json_reports,

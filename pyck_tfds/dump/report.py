@@ -12,6 +12,8 @@ from pyck_tfds.dump.splits import SPLITS
 @dataclasses.dataclass
 class DumpReport:
     manual_dir: str
+    source: str  # scrape_2017 | csv_export
+    source_facts: dict  # what the CSV export says beside the funnel (observations without images, ...)
     dump_filter: DumpFilter
     seed: int
     json_files: list[JsonFileReport]
@@ -28,6 +30,8 @@ class DumpReport:
     def to_dict(self) -> dict:
         return {
             "manual_dir": self.manual_dir,
+            "source": self.source,
+            "source_facts": self.source_facts,
             "filter": dataclasses.asdict(self.dump_filter),
             "seed": self.seed,
             "records_in": self.funnel.records_in,
@@ -45,7 +49,8 @@ class DumpReport:
         }
 
     def to_text(self) -> str:
-        lines = [f"Mushroom Observer dump: {self.manual_dir}", "", "Filter funnel (rows after each step):"]
+        kind = "nightly CSV export" if self.source == "csv_export" else "2017 research scrape"
+        lines = [f"Mushroom Observer dump ({kind}): {self.manual_dir}", "", "Filter funnel (rows after each step):"]
         for step in self.funnel.steps:
             skipped = ", ".join(f"{k}={v}" for k, v in step.skipped.items())
             lines.append(f"  {step.step:<40} {step.rows:>9,}" + (f"   skipped: {skipped}" if skipped else ""))
@@ -63,6 +68,12 @@ class DumpReport:
                 f"  {r.file}: {r.status} at byte {r.byte_offset}, ~{r.lost_records} record(s) lost ({r.lost_bytes} bytes)"
                 for r in damaged
             ]
+        if self.source_facts:
+            facts = self.source_facts
+            lines += ["", f"Export: {facts['observations']:,} observations, {facts['observations_without_images']:,} "
+                      f"without images; {facts['records_under_accepted_name']:,} records counted under the accepted "
+                      f"name of a misspelt or deprecated one; {facts['family_from_genus_classification']:,} "
+                      f"families from the genus's classification; coordinates: {facts['coordinates']}"]
         scan = self.image_scan
         lines += [
             "",

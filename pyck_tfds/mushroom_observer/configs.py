@@ -14,6 +14,9 @@ STUDY_FAMILIES_7 = (
 STUDY_FAMILIES_5 = ("Agaricaceae", "Amanitaceae", "Boletaceae", "Cortinariaceae", "Russulaceae")
 IMAGE_SIZE = (240, 320)  # (height, width) of every stored image: the study's 320x240 landscape photos
 _DEFAULTS = FilterOptions()
+# MO's vote in percent (vote_cache x 100 / 3): above 50 is a consensus above 1.5 of 3, between "could be" (1)
+# and "promising" (2). The GBIF filter's 90 would keep near-unanimous "I'd call it that" votes only.
+CSV_MIN_CONFIDENCE = 50.0
 
 
 @dataclasses.dataclass(eq=False)
@@ -30,7 +33,9 @@ class MushroomObserverConfig(tfds.core.BuilderConfig):
     max_classes: int | None = _DEFAULTS.max_classes
     classes: tuple[str, ...] | None = _DEFAULTS.classes
     formats: tuple[str, ...] = _DEFAULTS.formats
+    licenses: tuple[str, ...] | None = _DEFAULTS.licenses
     split_seed: int = 0
+    source: str = "scrape_2017"  # or csv_export: what the manual dir must hold (`pyck_tfds.dump.reader.SOURCES`)
 
     @property
     def filter_options(self) -> FilterOptions:
@@ -71,6 +76,34 @@ BUILDER_CONFIGS = [
         description="Species level: 320x240 only, confidence > 90, species with >= 500 images.",
         level="species",
         min_per_class=500,
+    ),
+    MushroomObserverConfig(
+        name="family7_csv",
+        description="Today's site, from the nightly CSV export (BUILD.md): the study's 7 families by name, 320x240 "
+        "JPEGs (the site's 320-pixel size, landscape), community vote above 50 % (MO's consensus above 1.5 of 3), "
+        "labels from MO's own taxonomy; features add each image's licence, copyright holder and coordinates.",
+        source="csv_export", classes=STUDY_FAMILIES_7, min_confidence=CSV_MIN_CONFIDENCE,
+    ),
+    MushroomObserverConfig(
+        name="family5_csv",
+        description="family7_csv's filters with the study's 5 families: " + ", ".join(STUDY_FAMILIES_5) + ".",
+        source="csv_export", classes=STUDY_FAMILIES_5, min_confidence=CSV_MIN_CONFIDENCE,
+    ),
+    MushroomObserverConfig(
+        name="genus_csv",
+        description="The CSV export at genus level: genera with >= 1000 images, vote above 50 %.",
+        source="csv_export", level="genus", min_per_class=1000, min_confidence=CSV_MIN_CONFIDENCE,
+    ),
+    MushroomObserverConfig(
+        name="species_csv",
+        description="The CSV export at species level: species with >= 500 images, vote above 50 %.",
+        source="csv_export", level="species", min_per_class=500, min_confidence=CSV_MIN_CONFIDENCE,
+    ),
+    MushroomObserverConfig(
+        name="family7_csv_sample",
+        description="family7_csv's filters with the class-size threshold scaled to the generated sample export "
+        "(`python -m tools.make_sample_dump --format=csv_export`): families with >= 10 images.",
+        source="csv_export", min_per_class=10, min_confidence=CSV_MIN_CONFIDENCE,
     ),
     MushroomObserverConfig(
         name="family7_sample",

@@ -32,15 +32,19 @@ def _text(value: object) -> str:
     return "" if pd.isna(value) else str(value)
 
 
-def _int(value: object, missing: int = -1) -> int:
-    return missing if pd.isna(value) else int(value)
+FILE_KEYS = ("file_path", "format", "mode", "width", "height")  # what `encoded_image` reads; not features
+TEXT_FEATURES = ("date", "family", "genus", "species", "license", "copyright_holder")
 
 
-def example_rows(examples: pd.DataFrame) -> list[dict]:
-    """Plain-Python rows (picklable, no pandas NA) with just what `make_example` needs."""
+def _ids(values: pd.Series) -> pd.Series:
+    return values.astype("Int64").fillna(-1).astype("int64")
+
+
+def example_rows(examples: pd.DataFrame, source: str = "scrape_2017") -> list[dict]:
+    """Plain-Python rows (picklable, no pandas NA): the file facts `encoded_image` needs and the source's features."""
     year = pd.to_datetime(examples["date"].astype(object), errors="coerce", format="ISO8601").dt.year
     year = year.fillna(examples["file_year"].astype("Float64")).fillna(-1)
-    frame = pd.DataFrame({
+    columns = {
         "image_id": examples["image_id"].astype("int64"),
         "file_path": examples["file_path"].astype(str),
         "format": examples["format"].astype(str),
@@ -52,13 +56,25 @@ def example_rows(examples: pd.DataFrame) -> list[dict]:
         "is_thumbnail": examples["thumbnail"].fillna(False).astype(bool),
         "date": examples["date"].astype(object),
         "year": year.astype("int64"),
-        "family": examples["gbif_info.family"].astype(object),
-        "genus": examples["gbif_info.genus"].astype(object),
-        "species": examples["gbif_info.species"].astype(object),
-        "gbif_confidence": examples["gbif_info.confidence"].astype("float64"),
-        "location_id": examples["location_id"].astype(object),
-        "user_id": examples["user_id"].astype(object),
-    })
+        "family": examples["taxon.family"].astype(object),
+        "genus": examples["taxon.genus"].astype(object),
+        "species": examples["taxon.species"].astype(object),
+        "location_id": _ids(examples["location_id"]),
+    }
+    if source == "csv_export":
+        columns.update({
+            "confidence": examples["taxon.confidence"].astype("float64"),
+            "latitude": examples["latitude"].astype("float64"),
+            "longitude": examples["longitude"].astype("float64"),
+            "license": examples["license"].astype(object),
+            "copyright_holder": examples["copyright_holder"].astype(object),
+        })
+    else:
+        columns.update({
+            "gbif_confidence": examples["gbif_info.confidence"].astype("float64"),
+            "user_id": _ids(examples["user_id"]),
+        })
+    frame = pd.DataFrame(columns)
     return [
         {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
         for row in frame.to_dict("records")
@@ -94,22 +110,11 @@ def encoded_image(row: dict, manual_dir: str, size: tuple[int, int]) -> bytes:
 
 
 def make_example(row: dict, manual_dir: str, size: tuple[int, int]) -> tuple[int, dict]:
-    """(key, example) for one row; raises `SkipExample` for an image that cannot be stored."""
-    example = {
-        "image": encoded_image(row, manual_dir, size),
-        "label": row["label"],
-        "image_id": row["image_id"],
-        "observation_id": row["observation_id"],
-        "is_thumbnail": row["is_thumbnail"],
-        "date": _text(row["date"]),
-        "year": row["year"],
-        "family": _text(row["family"]),
-        "genus": _text(row["genus"]),
-        "species": _text(row["species"]),
-        "gbif_confidence": row["gbif_confidence"],
-        "location_id": _int(row["location_id"]),
-        "user_id": _int(row["user_id"]),
-    }
+    """(key, example) for one row of `example_rows`; raises `SkipExample` for an image that cannot be stored."""
+    example = {"image": encoded_image(row, manual_dir, size)}
+    for key, value in row.items():
+        if key not in FILE_KEYS:
+            example[key] = _text(value) if key in TEXT_FEATURES else value
     return row["image_id"], example
 
 

@@ -10,10 +10,12 @@ import tensorflow_datasets as tfds
 from etils import epath
 
 from pyck_tfds.built_datasets import DatasetNotBuiltError, not_built_message
-from pyck_tfds.dump import EXPECTED_LAYOUT, SPLITS, class_names, load_dump
+from pyck_tfds.dump import EXPECTED_LAYOUT, SPLITS, DumpError, class_names, dump_source, load_dump
 from pyck_tfds.mushroom_observer import configs, examples
 
 REPORT_FILE = "build_report.json"
+SOURCE_NAMES = {"scrape_2017": "2017 research scrape (JSON + year folders)",
+                "csv_export": "nightly CSV export (observations.csv, ...)"}
 
 
 class Builder(tfds.core.GeneratorBasedBuilder):
@@ -35,23 +37,32 @@ one in the same layout; build it with --config=family7_sample.
 """
 
     def _info(self) -> tfds.core.DatasetInfo:
+        features = {
+            "image": tfds.features.Image(shape=(*configs.IMAGE_SIZE, 3), encoding_format="jpeg"),
+            # Names (sorted alphabetically) are set from the dump in `_split_generators`.
+            "label": tfds.features.ClassLabel(),
+            "image_id": np.int64,
+            "observation_id": np.int64,
+            "is_thumbnail": np.bool_,
+            "date": tfds.features.Text(),
+            "year": np.int32,
+            "family": tfds.features.Text(),
+            "genus": tfds.features.Text(),
+            "species": tfds.features.Text(),
+            "location_id": np.int64,
+        }
+        if self.builder_config.source == "csv_export":
+            features.update({
+                "confidence": np.float32,  # the community's vote in percent, as MO shows it
+                "latitude": np.float32,  # NaN where neither the observation nor its location says
+                "longitude": np.float32,
+                "license": tfds.features.Text(),
+                "copyright_holder": tfds.features.Text(),
+            })
+        else:
+            features.update({"gbif_confidence": np.float32, "user_id": np.int64})
         return self.dataset_info_from_configs(
-            features=tfds.features.FeaturesDict({
-                "image": tfds.features.Image(shape=(*configs.IMAGE_SIZE, 3), encoding_format="jpeg"),
-                # Names (sorted alphabetically) are set from the dump in `_split_generators`.
-                "label": tfds.features.ClassLabel(),
-                "image_id": np.int64,
-                "observation_id": np.int64,
-                "is_thumbnail": np.bool_,
-                "date": tfds.features.Text(),
-                "year": np.int32,
-                "family": tfds.features.Text(),
-                "genus": tfds.features.Text(),
-                "species": tfds.features.Text(),
-                "gbif_confidence": np.float32,
-                "location_id": np.int64,
-                "user_id": np.int64,
-            }),
+            features=tfds.features.FeaturesDict(features),
             supervised_keys=("image", "label"),
             homepage="https://mushroomobserver.org",
         )
@@ -90,14 +101,22 @@ one in the same layout; build it with --config=family7_sample.
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
         config = self.builder_config
         manual_dir = str(dl_manager.manual_dir)
+        source = dump_source(manual_dir)
+        if source != config.source:
+            raise DumpError(f"config {config.name} reads the {SOURCE_NAMES[config.source]}, but {manual_dir} holds "
+                            f"the {SOURCE_NAMES[source]}: choose a config made for it (the dataset's README lists "
+                            "them)")
         selection = load_dump(manual_dir, config.dump_filter, seed=config.split_seed)
         self.info.features["label"].names = class_names(selection.examples)
         report = selection.report.to_dict()
         report["build_skipped"] = {}
+        if selection.source == "csv_export":
+            report["licenses"] = selection.examples["license"].astype(object).fillna("(none)").value_counts().to_dict()
         self._write_report(report)
         self.info.as_proto.description += "\n\n" + _description_summary(report)
         return {
-            split: self._generate_examples(examples.example_rows(selection.split(split)), manual_dir, split)
+            split: self._generate_examples(examples.example_rows(selection.split(split), selection.source),
+                                           manual_dir, split)
             for split in SPLITS
         }
 
@@ -147,8 +166,13 @@ one in the same layout; build it with --config=family7_sample.
 def _description_summary(report: dict) -> str:
     skipped = ", ".join(f"{k} {v:,}" for k, v in sorted(report["skipped"].items(), key=lambda kv: -kv[1]))
     sizes = ", ".join(f"{k} {v:,}" for k, v in report["split_sizes"].items())
-    return (
+    summary = (
         f"Build report: {report['records_in']:,} metadata records in, {report['kept']:,} images kept "
         f"({sizes}); skipped: {skipped}. Classes: {', '.join(report['classes'])}. "
         f"Full funnel and class counts per split: {REPORT_FILE} next to the dataset files."
     )
+    if "licenses" in report:
+        counts = ", ".join(f"{k} {v:,}" for k, v in report["licenses"].items())
+        summary += (f"\n\nLicences of the images kept: {counts}. Each example carries its `license` and "
+                    "`copyright_holder`: credit the holder when you show or pass on an image.")
+    return summary
