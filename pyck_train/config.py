@@ -24,7 +24,7 @@ LR_SCHEDULES = ("constant", "cosine")
 CLASS_WEIGHTS = ("none", "balanced")
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 DISTRIBUTIONS = ("auto", "default", "mirrored", "multi_worker")
-METADATA_PRIORS = ("none", "month")
+METADATA_PRIORS = ("none", "month", "location", "month+location")
 
 MULTI_WORKER_UNSUPPORTED = (
     "--distribution=multi_worker: Keras 3's model.fit does not work with tf.distribute.MultiWorkerMirroredStrategy "
@@ -94,7 +94,9 @@ class TrainConfig:
     tta: str = setting("none", "Test-time augmentation of the final metrics: flip (image + mirror) or flip_crops "
                        "(+ a central 85 % crop and its mirror); probabilities are averaged.", choices=TTA_MODES)
     metadata_prior: str = setting("none", "month: also report the metrics with the image probabilities re-weighted "
-                                  "by p(class | month) of the training split (month_prior.json).",
+                                  "by p(class | month) of the training split (month_prior.json); location: by "
+                                  "p(class | 10-degree latitude/longitude cell) (location_prior.json; *_csv datasets "
+                                  "carry coordinates); month+location: by both, and each alone.",
                                   choices=METADATA_PRIORS)
     # Precision and devices
     precision: str = setting("auto", "auto: mixed_float16 on GPU, float32 on CPU (bfloat16 is slower than float32 "

@@ -2,10 +2,10 @@
 
 Outputs: `flags.txt` (a reusable flagfile), `labels.txt`, `checkpoints/best_<phase>.weights.h5`,
 `history_<phase>.csv`, `training_curves.png`, `logs/` (TensorBoard), `model.keras`,
-`saved_model/` (for serving: calibrated probabilities), `month_prior.json` (when training images
-have dates), `calibration.json` with `calibration_mahalanobis.npz` (temperature and out-of-class
+`saved_model/` (for serving: calibrated probabilities), `month_prior.json` and `location_prior.json`
+(when training images have dates, coordinates), `calibration.json` with `calibration_mahalanobis.npz` (temperature and out-of-class
 detector, `pyck_train.modeling.calibration`) and `metrics.json` on the validation and test splits: per
-image and per observation, with test-time augmentation and the month prior when asked for, the
+image and per observation, with test-time augmentation and the metadata priors when asked for, the
 calibration error before and after the temperature, and the epoch each phase kept.
 
 Every phase ends on its best validation epoch: the best checkpoint is loaded back before the
@@ -40,6 +40,7 @@ from pyck_train.modeling.backbones.registry import get_backbone_spec
 from pyck_train.modeling.calibration import Calibration
 from pyck_train.modeling.classifier import backbone_of, build_classifier, with_temperature
 from pyck_train.modeling.input_pipeline import EpochSeeds, image_shape, load_split, make_pipeline, read_columns
+from pyck_train.modeling.location_prior import LocationPrior, cells_of
 from pyck_train.modeling.month_prior import MonthPrior, months_of
 from pyck_train.modeling.run_directory import RunDirectory
 from pyck_train.modeling.temperature_scaling import expected_calibration_error
@@ -77,6 +78,7 @@ class _Data:
     image_shape: tuple[int, int, int]  # of the stored images: the classifier's input
     train_labels: np.ndarray
     train_months: np.ndarray
+    train_coordinates: tuple[np.ndarray, np.ndarray]  # latitude, longitude; NaN where unknown
     steps: int
     batch: int  # global batch (per replica x replicas)
     epoch_seeds: EpochSeeds  # the training order is a function of (seed, epoch): resumed runs see the same batches
@@ -112,10 +114,10 @@ def _load_data(config: TrainConfig, batch: int) -> _Data:
                             batch_transform=augment if name == "train" else None, epoch_seeds=epoch_seeds)
         for name, (ds, _) in raw.items()
     }
-    columns = read_columns(config.dataset, train_split, config.data_dir, ("label", "date"))
+    columns = read_columns(config.dataset, train_split, config.data_dir, ("label", "date", "latitude", "longitude"))
     steps = config.steps_per_epoch or -(-len(columns["label"]) // batch)
-    return _Data(raw, pipelines, labels, shape, columns["label"].astype(np.int64), months_of(columns["date"]), steps,
-                 batch, epoch_seeds)
+    return _Data(raw, pipelines, labels, shape, columns["label"].astype(np.int64), months_of(columns["date"]),
+                 (columns["latitude"], columns["longitude"]), steps, batch, epoch_seeds)
 
 
 def _plain_batches(run: _Run, split: str) -> tf.data.Dataset:
@@ -256,6 +258,33 @@ def _month_prior(run: _Run) -> MonthPrior | None:
     return prior
 
 
+def _location_prior(run: _Run) -> LocationPrior | None:
+    """Fitted on the training split's located images and saved beside the model; None when none has coordinates."""
+    data = run.data
+    if not (cells_of(*data.train_coordinates) > 0).any():
+        return None
+    prior = LocationPrior.fit(data.train_labels, *data.train_coordinates, len(data.labels))
+    prior.to_json(run.directory.path(run_directory.LOCATION_PRIOR), data.labels)
+    return prior
+
+
+def _with_priors(config: TrainConfig, month: MonthPrior | None, location: LocationPrior | None, calibrated: np.ndarray,
+                 columns: dict, labels: np.ndarray) -> dict:
+    """Scores with each prior the config asks for (and both together), beside the image-only scores."""
+    months, coordinates = months_of(columns["date"]), (columns["latitude"], columns["longitude"])
+    fused = {}
+    if "month" in config.metadata_prior and month is not None:
+        fused["month_prior"] = ({"dated_examples": int((months > 0).sum())}, month.apply(calibrated, months))
+    if "location" in config.metadata_prior and location is not None:
+        located = {"located_examples": int((cells_of(*coordinates) > 0).sum())}
+        fused["location_prior"] = (located, location.apply(calibrated, *coordinates))
+        if "month_prior" in fused:
+            both = location.apply(fused["month_prior"][1], *coordinates)
+            fused["month_and_location_prior"] = ({**fused["month_prior"][0], **located}, both)
+    return {key: {"tta": config.tta, **counts, **scores.split_scores(labels, probabilities, columns["observation_id"])}
+            for key, (counts, probabilities) in fused.items()}
+
+
 def _calibrate(model: keras.Model, run: _Run) -> Calibration:
     """Fit the temperature and the out-of-class detector (training features, validation logits); save them."""
     data = run.data
@@ -279,17 +308,18 @@ def _calibrate(model: keras.Model, run: _Run) -> Calibration:
 
 
 def _evaluate(model: keras.Model, run: _Run, calibration: Calibration) -> dict:
-    """Validation and test scores per image and per observation; with TTA and the month prior when asked for.
+    """Validation and test scores per image and per observation; with TTA and the metadata priors when asked for.
 
-    The month prior re-weights calibrated probabilities (Bayes' rule needs them); the temperature
+    A prior re-weights calibrated probabilities (Bayes' rule needs them); the temperature
     never changes the top class, so the other scores are the same with or without it.
     """
     config, data = run.config, run.data
-    prior = _month_prior(run)
+    month, location = _month_prior(run), _location_prior(run)
     results = {}
     tta_model = with_tta(model, config.tta)
     for name in ("validation", "test"):
-        columns = read_columns(config.dataset, name, config.data_dir, ("observation_id", "date"))
+        columns = read_columns(config.dataset, name, config.data_dir, ("observation_id", "date", "latitude",
+                                                                       "longitude"))
         probabilities, labels, _ = feature_extraction.predict_batches(model, data.pipelines[name], f"evaluate {name}")
         result = scores.split_scores(labels, probabilities, columns["observation_id"])
         final = probabilities
@@ -299,11 +329,7 @@ def _evaluate(model: keras.Model, run: _Run, calibration: Calibration) -> dict:
         calibrated = calibration.calibrated(final)
         result["calibration"] = {"tta": config.tta, "ece_before": expected_calibration_error(labels, final),
                                  "ece_after": expected_calibration_error(labels, calibrated)}
-        if config.metadata_prior == "month" and prior is not None:
-            months = months_of(columns["date"])
-            fused = prior.apply(calibrated, months)
-            result["month_prior"] = {"tta": config.tta, "dated_examples": int((months > 0).sum()),
-                                     **scores.split_scores(labels, fused, columns["observation_id"])}
+        result.update(_with_priors(config, month, location, calibrated, columns, labels))
         results[name] = result
     return results
 
@@ -342,8 +368,11 @@ def _start(config: TrainConfig) -> _Run:
     keras.mixed_precision.set_global_policy(resolve_precision(config.precision))
     distribution = resolve_distribution(config.distribution)
     data = _load_data(config, config.batch_size * distribution.num_replicas_in_sync)
-    if config.metadata_prior == "month" and not (data.train_months > 0).any():
-        raise ValueError(f"--metadata_prior=month: no training image of {config.dataset} has a date")
+    if "month" in config.metadata_prior and not (data.train_months > 0).any():
+        raise ValueError(f"--metadata_prior={config.metadata_prior}: no training image of {config.dataset} has a date")
+    if "location" in config.metadata_prior and not (cells_of(*data.train_coordinates) > 0).any():
+        raise ValueError(f"--metadata_prior={config.metadata_prior}: no training image of {config.dataset} has "
+                         "coordinates (the *_csv configs store them)")
     with open(directory.path(run_directory.LABELS), "w") as f:
         f.write("\n".join(data.labels) + "\n")
     return _Run(config, directory, distribution, data)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 
 import numpy as np
 import pandas as pd
@@ -123,13 +124,21 @@ def test_inspect_prints_the_export_funnel(sample_export):
     assert f"Records in {sample_export.export_rows:,} = kept {7 * IMAGES_PER_FAMILY} + skipped {total}" in result.stdout
 
 
-def test_build_and_load_carry_licences_and_coordinates(sample_export, sample_dump, tmp_path):
-    import tensorflow_datasets as tfds
-
+@pytest.fixture(scope="module")
+def csv_built(sample_export, tmp_path_factory):
+    """`mushroom_observer/family7_csv_sample` built from the module's sample export: (builder, data_dir)."""
     from pyck_tfds.mushroom_observer import configs
 
+    data_dir = tmp_path_factory.mktemp("csv_tfds")
     config = next(c for c in configs.BUILDER_CONFIGS if c.name == "family7_csv_sample")
-    builder = build_dataset(sample_export.out, tmp_path, config)
+    return build_dataset(sample_export.out, data_dir, config), data_dir
+
+
+def test_build_and_load_carry_licences_and_coordinates(sample_export, sample_dump, csv_built, tmp_path):
+    import tensorflow_datasets as tfds
+
+    builder, data_dir = csv_built
+    config = builder.builder_config
     loaded = tfds.as_dataframe(builder.as_dataset(split="train+validation+test").map(
         lambda ex: {k: v for k, v in ex.items() if k != "image"}))
     assert len(loaded) == 7 * IMAGES_PER_FAMILY
@@ -144,9 +153,38 @@ def test_build_and_load_carry_licences_and_coordinates(sample_export, sample_dum
     np.testing.assert_allclose(loaded["latitude"][has_own], own["lat"][has_own].astype(float), atol=1e-4)
     np.testing.assert_allclose(loaded["longitude"][has_own], own["lng"][has_own].astype(float), atol=1e-4)
     assert 0 < has_own.sum() < len(loaded)
-    report = json.load(open(tmp_path / builder.info.full_name / "build_report.json"))
+    report = json.load(open(data_dir / builder.info.full_name / "build_report.json"))
     assert report["licenses"] == loaded["license"].str.decode("utf-8").value_counts().to_dict()
     assert "Licences of the images kept: " in builder.info.description
     wrong = dataclasses.replace(config, name="family7_csv_on_scrape")
     with pytest.raises(DumpError, match=r"reads the nightly CSV export .*, but .* holds the 2017 research scrape"):
         build_dataset(sample_dump.out, tmp_path / "wrong", wrong)
+
+
+def test_location_prior_is_fitted_on_train_and_reported_beside_the_month_prior(csv_built, tmp_path):
+    """Wiring (the sample's families are told apart by their look alone): a small untrained base keeps it quick."""
+    from pyck_train.config import TrainConfig
+    from pyck_train.train import train
+
+    builder, data_dir = csv_built
+    config = TrainConfig(model_dir=str(tmp_path / "run"), dataset="mushroom_observer/family7_csv_sample",
+                         data_dir=str(data_dir), backbone="mobilenet_v3_small", weights="none", batch_size=8,
+                         steps_per_epoch=2, epochs=1, head="dense:16", metadata_prior="month+location")
+    metrics = train(config)
+    test = tfds_rows(builder, "test")
+    located = int((np.isfinite(test["latitude"]) & np.isfinite(test["longitude"])).sum())
+    scores = metrics["test"]
+    assert 0 < located < len(test)
+    assert scores["location_prior"]["located_examples"] == located
+    assert scores["month_and_location_prior"]["located_examples"] == located
+    assert scores["month_prior"]["dated_examples"] == len(test)
+    for key in ("month_prior", "location_prior", "month_and_location_prior"):
+        assert scores[key]["examples"] == scores["examples"] and 0 <= scores[key]["accuracy"] <= 1
+    assert os.path.exists(tmp_path / "run" / "location_prior.json")
+
+
+def tfds_rows(builder, split: str) -> pd.DataFrame:
+    import tensorflow_datasets as tfds
+
+    return tfds.as_dataframe(builder.as_dataset(split=split).map(
+        lambda ex: {k: v for k, v in ex.items() if k != "image"}))

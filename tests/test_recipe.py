@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+
 import keras
 import numpy as np
 import pytest
@@ -181,3 +184,22 @@ def test_fine_tuning_reduces_the_rate_on_plateau_and_stops_early_on_its_best_wei
     assert "ReduceLROnPlateau" not in scheduled and "EarlyStopping" in scheduled  # a schedule sets every step
     assert not {"ReduceLROnPlateau", "EarlyStopping"} & {
         type(c).__name__ for c in _callbacks(run, "0_head", head, "b.weights.h5", plateau=True)}
+
+
+def test_location_cells_and_prior():
+    from pyck_train.modeling.location_prior import LocationPrior, cells_of, num_cells
+
+    cells = cells_of(np.array([-90.0, 89.99, 45.0, np.nan, 45.0, 95.0]), np.array([-180.0, 179.99, 5.0, 5.0, 365.0,
+                                                                                    0.0]))
+    assert cells[0] == 1 and cells[1] == num_cells() == 648
+    assert cells[2] == cells[4] > 0, "longitude wraps around"
+    assert cells[3] == 0 and cells[5] == 0, "unknown or impossible coordinates"
+    lat, lng = np.array([45.0, 45.0, 45.0, -30.0, np.nan]), np.array([5.0, 6.0, 7.0, 150.0, 0.0])
+    prior = LocationPrior.fit(np.array([0, 0, 0, 1, 1]), lat, lng, 2)
+    fused = prior.apply(np.full((3, 2), 0.5), np.array([45.0, -30.0, np.nan]), np.array([5.0, 150.0, np.nan]))
+    assert fused[0, 0] > 0.5 > fused[1, 0] and fused[2].tolist() == [0.5, 0.5]
+    path = os.path.join(tempfile.mkdtemp(), "location_prior.json")
+    prior.to_json(path, ["a", "b"])
+    np.testing.assert_allclose(LocationPrior.from_json(path, ["a", "b"]).class_given_cell, prior.class_given_cell)
+    with pytest.raises(ValueError, match="no training image has coordinates"):
+        LocationPrior.fit(np.array([0, 1]), np.array([np.nan] * 2), np.array([np.nan] * 2), 2)

@@ -33,7 +33,10 @@ _TRAINING_FEATURES = {"image": tf.io.FixedLenFeature([], tf.string), "label": tf
 _METADATA_FEATURES = {"label": tf.io.FixedLenFeature([], tf.int64),
                       "observation_id": tf.io.FixedLenFeature([], tf.int64),
                       "image_id": tf.io.FixedLenFeature([], tf.int64),
-                      "date": tf.io.FixedLenFeature([], tf.string, default_value="")}
+                      "date": tf.io.FixedLenFeature([], tf.string, default_value=""),
+                      # Only the CSV export's configs store coordinates; elsewhere every photo reads as unknown.
+                      "latitude": tf.io.FixedLenFeature([], tf.float32, default_value=float("nan")),
+                      "longitude": tf.io.FixedLenFeature([], tf.float32, default_value=float("nan"))}
 _PARSE_BATCH = 256
 
 

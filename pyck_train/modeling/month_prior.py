@@ -2,10 +2,8 @@
 
 Mushrooms fruit in seasons, and a photo's date is known. Following DF20's metadata priors,
 the image probabilities are re-weighted by how much likelier each class is in that month
-than overall, p(c | image, month) ~ p(c | image) * p(c | month) / p(c), then renormalised.
-p(c | month) is smoothed towards p(c) with `strength` pseudo-observations, so a month with few
-training photos moves the answer little, and a month never seen moves it not at all. A photo
-without a date (month 0) keeps its image probabilities unchanged. Pure numpy/pandas.
+than overall (`binned_prior` holds the arithmetic). A photo without a date (month 0) keeps
+its image probabilities unchanged. Pure numpy/pandas.
 """
 
 from __future__ import annotations
@@ -17,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from pyck_train.modeling import run_directory
+from pyck_train.modeling import binned_prior, run_directory
 
 FILE_NAME = run_directory.MONTH_PRIOR
 
@@ -38,25 +36,13 @@ class MonthPrior:
     @classmethod
     def fit(cls, labels: np.ndarray, months: np.ndarray, num_classes: int, strength: float = 10.0) -> MonthPrior:
         """Counts of (month, class) over the dated training images, smoothed towards the class prior."""
-        labels, months = np.asarray(labels, int), np.asarray(months, int)
-        dated = months > 0
-        if not dated.any():
+        if not (np.asarray(months, int) > 0).any():
             raise ValueError("no training image has a date: a month prior cannot be estimated")
-        prior = np.bincount(labels[dated], minlength=num_classes).astype(float)
-        prior = (prior + 1.0) / (prior.sum() + num_classes)  # no class at exactly zero
-        counts = np.zeros((12, num_classes))
-        np.add.at(counts, (months[dated] - 1, labels[dated]), 1.0)
-        given = (counts + strength * prior) / (counts.sum(axis=1, keepdims=True) + strength)
-        return cls(given, prior, strength)
+        return cls(*binned_prior.fit_class_given_bin(labels, months, 12, num_classes, strength), strength)
 
     def apply(self, probabilities: np.ndarray, months: np.ndarray) -> np.ndarray:
         """Image probabilities re-weighted by the month; rows with month 0 are returned unchanged."""
-        probabilities, months = np.asarray(probabilities, float), np.asarray(months, int)
-        ratio = np.ones_like(probabilities)
-        dated = months > 0
-        ratio[dated] = self.class_given_month[months[dated] - 1] / self.class_prior
-        fused = probabilities * ratio
-        return fused / fused.sum(axis=1, keepdims=True)
+        return binned_prior.reweight(probabilities, months, self.class_given_month, self.class_prior)
 
     def to_json(self, path: str, labels: Sequence[str]) -> None:
         with open(path, "w") as f:

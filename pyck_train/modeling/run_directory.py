@@ -18,6 +18,7 @@ SAVED_MODEL = "saved_model"  # for serving: calibrated probabilities
 CALIBRATION = "calibration.json"
 CALIBRATION_MAHALANOBIS = "calibration_mahalanobis.npz"
 MONTH_PRIOR = "month_prior.json"
+LOCATION_PRIOR = "location_prior.json"
 TRAINING_CURVES = "training_curves.png"
 INDEX = "index.html"
 CHECKPOINTS = "checkpoints"  # best epoch of each phase
