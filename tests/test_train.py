@@ -189,12 +189,20 @@ def test_every_flagfile_parses_and_validates(flagfile):
     assert "TrainConfig(" in result.stdout
 
 
-def test_litert_feature_extraction_trains_the_same_model_as_keras(data_dir, tmp_path):
-    metrics = {}
-    for runtime in ("keras", "litert"):
-        config = small_config(data_dir, str(tmp_path / runtime), strategy="frozen", cache_features=True, epochs=2,
-                              steps_per_epoch=0, head="gap", train_subset=64, runtime=runtime)
-        metrics[runtime] = train(config)
+@pytest.fixture(scope="module")
+def subset_runs(data_dir, tmp_path_factory) -> dict:
+    """One frozen Lite0 setup on 64 training images, run three ways: head on cached features extracted by Keras,
+    the same through LiteRT, and a plain frozen phase that runs the base on every batch."""
+    root = tmp_path_factory.mktemp("subset_runs")
+    ways = {"keras": dict(cache_features=True, runtime="keras"), "litert": dict(cache_features=True, runtime="litert"),
+            "plain": dict(cache_features=False, runtime="keras")}
+    return {name: train(small_config(data_dir, str(root / name), **{**CACHED, "epochs": 2, "train_subset": 64,
+                                                                     **way}))
+            for name, way in ways.items()}
+
+
+def test_litert_feature_extraction_trains_the_same_model_as_keras(subset_runs):
+    metrics = subset_runs
     for split in ("validation", "test"):
         assert metrics["litert"][split]["accuracy"] == metrics["keras"][split]["accuracy"]
         assert metrics["litert"][split]["loss"] == pytest.approx(metrics["keras"][split]["loss"], abs=1e-4)
@@ -221,13 +229,12 @@ def test_cached_features_train_the_full_models_head_and_leave_the_base_alone(cac
                                model.predict(images, verbose=0), atol=1e-5)
 
 
-def test_cached_features_give_the_model_a_plain_frozen_phase_gives(data_dir, tmp_path):
-    runs = {cached: train(small_config(data_dir, str(tmp_path / str(cached)), **{
-        **CACHED, "cache_features": cached, "epochs": 2, "train_subset": 64})) for cached in (True, False)}
-    assert runs[True]["phases"][0]["best_epoch"] == runs[False]["phases"][0]["best_epoch"]
+def test_cached_features_give_the_model_a_plain_frozen_phase_gives(subset_runs):
+    cached, plain = subset_runs["keras"], subset_runs["plain"]
+    assert cached["phases"][0]["best_epoch"] == plain["phases"][0]["best_epoch"]
     for split in ("validation", "test"):  # the same batches and dropout; features differ by float round-off
-        assert runs[True][split]["accuracy"] == runs[False][split]["accuracy"]
-        assert runs[True][split]["loss"] == pytest.approx(runs[False][split]["loss"], abs=1e-4)
+        assert cached[split]["accuracy"] == plain[split]["accuracy"]
+        assert cached[split]["loss"] == pytest.approx(plain[split]["loss"], abs=1e-4)
 
 
 MIRRORED_ON_TWO_CPUS = """

@@ -49,7 +49,8 @@ else
 fi
 
 step "4. tfds build: sharded TFRecords with family labels and a build report"
-tfds build pyck_tfds/mushroom_observer --config="$CONFIG" \
+# tfds's CLI turns its INFO lines on unless asked to log through absl (--logtostderr) at WARNING (--verbosity=-1).
+tfds build pyck_tfds/mushroom_observer --config="$CONFIG" --logtostderr --verbosity=-1 \
   --manual_dir="$OUT/sample_dump" --data_dir="$OUT/tensorflow_datasets"
 
 step "5. tfds.load from user code, and a preview grid of the train split"
