@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 
 import numpy as np
 import pandas as pd
@@ -162,25 +161,34 @@ def test_build_and_load_carry_licences_and_coordinates(sample_export, sample_dum
 
 
 def test_location_prior_is_fitted_on_train_and_reported_beside_the_month_prior(csv_built, tmp_path):
-    """Wiring (the sample's families are told apart by their look alone): a small untrained base keeps it quick."""
+    """The trainer's columns and its prior step on the built CSV dataset (a trained model adds nothing here)."""
     from pyck_train.config import TrainConfig
-    from pyck_train.train import train
+    from pyck_train.modeling.input_pipeline import read_columns
+    from pyck_train.modeling.location_prior import LocationPrior
+    from pyck_train.modeling.month_prior import MonthPrior, months_of
+    from pyck_train.train import _with_priors
 
     builder, data_dir = csv_built
-    config = TrainConfig(model_dir=str(tmp_path / "run"), dataset="mushroom_observer/family7_csv_sample",
-                         data_dir=str(data_dir), backbone="mobilenet_v3_small", weights="none", batch_size=8,
-                         steps_per_epoch=2, epochs=1, head="dense:16", metadata_prior="month+location")
-    metrics = train(config)
-    test = tfds_rows(builder, "test")
-    located = int((np.isfinite(test["latitude"]) & np.isfinite(test["longitude"])).sum())
-    scores = metrics["test"]
-    assert 0 < located < len(test)
-    assert scores["location_prior"]["located_examples"] == located
-    assert scores["month_and_location_prior"]["located_examples"] == located
-    assert scores["month_prior"]["dated_examples"] == len(test)
-    for key in ("month_prior", "location_prior", "month_and_location_prior"):
-        assert scores[key]["examples"] == scores["examples"] and 0 <= scores[key]["accuracy"] <= 1
-    assert os.path.exists(tmp_path / "run" / "location_prior.json")
+    dataset = "mushroom_observer/family7_csv_sample"
+    wanted = ("label", "observation_id", "date", "latitude", "longitude")
+    train, test = (read_columns(dataset, split, str(data_dir), wanted) for split in ("train", "test"))
+    stored = tfds_rows(builder, "test")
+    np.testing.assert_array_equal(test["latitude"], stored["latitude"].to_numpy())  # NaN where unknown
+    located = int(np.isfinite(test["latitude"]).sum())
+    assert 0 < located < len(test["label"])
+    month = MonthPrior.fit(train["label"], months_of(train["date"]), 7)
+    location = LocationPrior.fit(train["label"], train["latitude"], train["longitude"], 7)
+    uniform = np.full((len(test["label"]), 7), 1 / 7)
+    config = TrainConfig(model_dir=str(tmp_path), metadata_prior="month+location")
+    scores = _with_priors(config, month, location, uniform, test, test["label"])
+    assert set(scores) == {"month_prior", "location_prior", "month_and_location_prior"}
+    assert scores["location_prior"]["located_examples"] == scores["month_and_location_prior"]["located_examples"] \
+        == located
+    assert scores["month_prior"]["dated_examples"] == len(test["label"])
+    assert scores["location_prior"]["accuracy"] > 1 / 7, "the sample's families live in different cells"
+    only_month = _with_priors(TrainConfig(model_dir=str(tmp_path), metadata_prior="month"), month, location, uniform,
+                              test, test["label"])
+    assert set(only_month) == {"month_prior"}
 
 
 def tfds_rows(builder, split: str) -> pd.DataFrame:

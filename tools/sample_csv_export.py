@@ -10,7 +10,8 @@ that cannot be placed, a name id missing from names.csv, images not ok for expor
 portrait photos, low and missing votes, an image on two observations, rows pointing at observations or
 images the export does not hold, observations without images, coordinates from the observation, from
 its location's box (one across the antimeridian) or none. The manifest says what was planted, so tests
-check the reader's funnel exactly. Same seed, same bytes.
+check the reader's funnel exactly. Each family's own coordinates lie in a region of its own. Same seed,
+same bytes.
 """
 
 from __future__ import annotations
@@ -135,8 +136,10 @@ class ExportPlanner:
         when = f"{int(rng.integers(2006, 2025))}-{month:02d}-{int(rng.integers(1, 29)):02d}"
         location = int(rng.choice(self.locations)) if rng.random() < 0.9 else None
         lat = lng = None
-        if rng.random() < 0.3:
-            lat, lng = round(float(rng.uniform(36, 58)), 5), round(float(rng.uniform(-122, 15)), 5)
+        if rng.random() < 0.3:  # each family has its own region, so a location prior has something to learn
+            region = (FAMILIES + RARE_FAMILIES).index(family)
+            lat = round(38 + 2 * region + float(rng.uniform(-1.5, 1.5)), 5)
+            lng = round(-125 + 20 * region + float(rng.uniform(-4, 4)), 5)
         images = [next(self.image_ids) for _ in range(n_images)]
         self.tables["observations.csv"].append(
             (observation_id, name_id, when, location, lat, lng, None, vote, 1, images[0] if images else None))
