@@ -24,7 +24,7 @@ import numpy as np
 from absl import app, flags
 
 from tools.sample_drawing import draw_sample_image
-from tools.sample_families import FAMILIES, RARE_FAMILIES, SEASONS, SIZE, Family
+from tools.sample_families import FAMILIES, RARE_FAMILIES, SEASONS, SIZE, Family, check_sample_target
 
 OTHER_SIZES = ((240, 320), (640, 480), (320, 213), (300, 225))
 YEARS = tuple(range(2006, 2017))  # image folders; the metadata has one more file, 2017
@@ -230,10 +230,7 @@ def _write_metadata(records: list[tuple[int, dict]], out: str) -> int:
 def make_sample_dump(out: str, images_per_family: int = 120, seed: int = 0, jpeg_quality: int = 88) -> SampleDumpManifest:
     """Write the sample dump under `out` (which must be empty or absent) and return its manifest."""
     start = time.perf_counter()
-    if os.path.isdir(out) and os.listdir(out):
-        raise FileExistsError(f"{out} is not empty; the sample dump is written into a new or empty folder.")
-    if images_per_family < 10:
-        raise ValueError(f"images_per_family must be >= 10 for a grouped 64/16/20 split, got {images_per_family}")
+    check_sample_target(out, images_per_family, "sample dump")
     planner, rare, skips = _plan(images_per_family, seed)
     for planned in planner.images:
         write_image(planned, out, seed, jpeg_quality)

@@ -24,7 +24,7 @@ import time
 import numpy as np
 
 from tools.sample_drawing import draw_sample_image
-from tools.sample_families import FAMILIES, RARE_FAMILIES, SEASONS, SIZE, Family
+from tools.sample_families import FAMILIES, RARE_FAMILIES, SEASONS, SIZE, Family, check_sample_target
 
 PORTRAIT = (240, 320)
 LICENSES = ("Creative Commons Wikipedia Compatible v3.0", "Creative Commons Attribution v4.0 (Wikipedia compatible)",
@@ -218,10 +218,7 @@ def make_sample_csv_export(out: str, images_per_family: int = 40, seed: int = 0,
                            jpeg_quality: int = 88) -> SampleExportManifest:
     """Write the sample export under `out` (new or empty) and return its manifest."""
     start = time.perf_counter()
-    if os.path.isdir(out) and os.listdir(out):
-        raise FileExistsError(f"{out} is not empty; the sample export is written into a new or empty folder.")
-    if images_per_family < 10:
-        raise ValueError(f"images_per_family must be >= 10 for a grouped 64/16/20 split, got {images_per_family}")
+    check_sample_target(out, images_per_family, "sample export")
     planner, skips, facts = _plan(images_per_family, seed)
     os.makedirs(os.path.join(out, "images"), exist_ok=True)
     write_export(planner, out)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 
 from tools.sample_drawing import FamilyStyle
 
@@ -67,3 +68,11 @@ SEASONS = {
     "Polyporaceae": (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12),
     "Morchellaceae": (3, 4, 4, 4, 4, 5, 5, 5, 5, 5, 6, 6),
 }
+
+
+def check_sample_target(out: str, images_per_family: int, what: str) -> None:
+    """A sample is written into a new or empty folder, with enough images per family for a grouped split."""
+    if os.path.isdir(out) and os.listdir(out):
+        raise FileExistsError(f"{out} is not empty; the {what} is written into a new or empty folder.")
+    if images_per_family < 10:
+        raise ValueError(f"images_per_family must be >= 10 for a grouped 64/16/20 split, got {images_per_family}")

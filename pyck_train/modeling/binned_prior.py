@@ -8,6 +8,8 @@ little, one never seen not at all, and an unknown bin leaves the image probabili
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 
@@ -33,3 +35,12 @@ def reweight(probabilities: np.ndarray, bins: np.ndarray, class_given_bin: np.nd
     ratio[known] = class_given_bin[bins[known] - 1] / class_prior
     fused = probabilities * ratio
     return fused / fused.sum(axis=1, keepdims=True)
+
+
+def read_prior_file(path: str, labels) -> dict:
+    """A saved prior's JSON, refused when it was fitted for other labels than the model's."""
+    with open(path) as f:
+        saved = json.load(f)
+    if saved["labels"] != list(labels):
+        raise ValueError(f"{path}: its labels {saved['labels']} are not the model's {list(labels)}")
+    return saved

@@ -66,10 +66,7 @@ class LocationPrior:
 
     @classmethod
     def from_json(cls, path: str, labels: Sequence[str]) -> LocationPrior:
-        with open(path) as f:
-            saved = json.load(f)
-        if saved["labels"] != list(labels):
-            raise ValueError(f"{path}: its labels {saved['labels']} are not the model's {list(labels)}")
+        saved = binned_prior.read_prior_file(path, labels)
         prior = np.asarray(saved["class_prior"])
         given = np.tile(prior, (num_cells(saved["degrees"]), 1))
         for cell, row in saved["class_given_cell"].items():

@@ -51,8 +51,5 @@ class MonthPrior:
 
     @classmethod
     def from_json(cls, path: str, labels: Sequence[str]) -> MonthPrior:
-        with open(path) as f:
-            saved = json.load(f)
-        if saved["labels"] != list(labels):
-            raise ValueError(f"{path}: its labels {saved['labels']} are not the model's {list(labels)}")
+        saved = binned_prior.read_prior_file(path, labels)
         return cls(np.asarray(saved["class_given_month"]), np.asarray(saved["class_prior"]), saved["strength"])
