@@ -19,10 +19,12 @@ from pyck_train.modeling import feature_extraction, litert
 from pyck_train.modeling import run_directory as names
 from pyck_train.modeling.calibration import Calibration
 from pyck_train.modeling.image_preprocessing import prepare_image
+from pyck_train.modeling.location_prior import LocationPrior
 from pyck_train.modeling.month_prior import MonthPrior
 from pyck_train.modeling.test_time_augmentation import with_tta
 
 METADATA_COLUMNS = ("image_id", "observation_id", "date")
+COORDINATE_COLUMNS = ("latitude", "longitude")  # only in the *_csv configs
 REFIT = ("To fit one, rerun its training command (`python -m pyck_train --flagfile=MODEL_DIR/flags.txt`): "
          "finished phases are not trained again.")
 
@@ -51,6 +53,14 @@ class TrainedRun:
             with open(path) as f:
                 return json.load(f).get("filter", {}).get("level") or "class"
         return "class"
+
+    def location_prior(self) -> LocationPrior:
+        """The p(class | cell) the trainer fitted on the training split; an error says why when there is none."""
+        path = os.path.join(self.model_dir, names.LOCATION_PRIOR)
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"{path} does not exist: the training images of this run had no coordinates (only "
+                                    "the *_csv configs store them), so it has no location prior")
+        return LocationPrior.from_json(path, self.labels)
 
     def month_prior(self) -> MonthPrior:
         """The p(class | month) the trainer fitted on the training split; an error says why when there is none."""
@@ -91,7 +101,8 @@ def split_examples(run: TrainedRun, split: str, dataset: str | None = None) -> t
     """
     ds = tfds.load(dataset or run.dataset, split=split, data_dir=run.data_dir, shuffle_files=False,
                    read_config=tfds.ReadConfig(try_autocache=False))
-    return ds.map(lambda ex: (ex["image"], ex["label"], {k: ex[k] for k in METADATA_COLUMNS}),
+    return ds.map(lambda ex: (ex["image"], ex["label"],
+                              {k: ex[k] for k in METADATA_COLUMNS + COORDINATE_COLUMNS if k in ex}),
                   num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 

@@ -196,3 +196,30 @@ def tfds_rows(builder, split: str) -> pd.DataFrame:
 
     return tfds.as_dataframe(builder.as_dataset(split=split).map(
         lambda ex: {k: v for k, v in ex.items() if k != "image"}))
+
+
+@pytest.mark.slow
+def test_trainer_and_report_carry_the_location_prior(csv_built, tmp_path):
+    """Wiring end to end (a small untrained base keeps it quick; accuracy is tested elsewhere)."""
+    from pyck_train.config import TrainConfig
+    from pyck_train.train import train
+
+    builder, data_dir = csv_built
+    config = TrainConfig(model_dir=str(tmp_path / "run"), dataset="mushroom_observer/family7_csv_sample",
+                         data_dir=str(data_dir), backbone="mobilenet_v3_small", weights="none", batch_size=16,
+                         steps_per_epoch=2, epochs=1, head="gap", metadata_prior="month+location", runtime="keras")
+    trained = train(config)["test"]
+    located = int(np.isfinite(tfds_rows(builder, "test")["latitude"]).sum())
+    assert trained["location_prior"]["located_examples"] == located
+    result = run_python("-m", "pyck_eval", "report", f"--model_dir={config.model_dir}",
+                        "--metadata_prior=month+location", "--runtime=keras", f"--out_dir={tmp_path / 'report'}",
+                        timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.load(open(tmp_path / "report" / "metrics.json"))
+    assert report["located_examples"] == located and report["dated_examples"] == trained["examples"]
+    assert report["per_image"]["accuracy"] == pytest.approx(trained["month_and_location_prior"]["accuracy"], abs=1e-6)
+    assert report["per_image_without_prior"]["accuracy"] == pytest.approx(trained["accuracy"], abs=1e-6)
+    assert "with_month_and_location_prior" in report["calibration"]
+    refused = run_python("-m", "pyck_eval", "predict", f"--model_dir={config.model_dir}", "--metadata_prior=location",
+                         str(tmp_path), timeout=120)
+    assert refused.returncode != 0 and "carry no coordinates" in refused.stderr

@@ -8,8 +8,10 @@ from pyck_train.modeling.test_time_augmentation import TTA_MODES
 
 flags.DEFINE_enum("tta", "none", list(TTA_MODES), "Test-time augmentation: flip (image + mirror) or flip_crops "
                   "(+ a central 85 % crop and its mirror); probabilities are averaged.")
-flags.DEFINE_enum("metadata_prior", "none", ["none", "month"], "month: re-weight the image probabilities by "
-                  "p(class | month) of the training split (the run's month_prior.json); undated images unchanged.")
+flags.DEFINE_enum("metadata_prior", "none", ["none", "month", "location", "month+location"], "month: re-weight the "
+                  "image probabilities by p(class | month) of the training split (the run's month_prior.json), undated "
+                  "images unchanged; location (report only, *_csv datasets): by p(class | 10-degree cell) "
+                  "(location_prior.json), images without coordinates unchanged; month+location: both.")
 flags.DEFINE_bool("calibrated", True, "Apply the run's temperature (calibration.json, fitted on validation) to the "
                   "probabilities; --nocalibrated shows the network's raw softmax.")
 flags.DEFINE_float("min_confidence", 0.0, "Below this top probability the answer is 'unsure' (its top 3 listed); "

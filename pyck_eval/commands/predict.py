@@ -136,6 +136,9 @@ Answerer = Callable[[list[str], "tqdm | None"], Answers]
 
 def model_answerer() -> tuple[Answerer, int]:
     """Loads the run once; returns what answers a list of files, and how many passes over them it makes."""
+    if "location" in FLAGS.metadata_prior:
+        raise app.UsageError("--metadata_prior=location: photos given to predict carry no coordinates pyck reads; "
+                             "the location prior is for `report` on a *_csv dataset (use month here)")
     run = trained_run.load_run(FLAGS.model_dir, FLAGS.data_dir, FLAGS.runtime)
     prior = run.month_prior() if FLAGS.metadata_prior == "month" else None
     check = FLAGS.out_of_class and run.calibration is not None

@@ -3,8 +3,9 @@ r"""`python -m pyck_eval report --model_dir M [--split test] [--tta flip] [--met
 How good a trained run is, per image and per observation (the mean of its images'
 probabilities), and how far its probabilities can be trusted. With `--tta` the probabilities
 are averaged over test-time views; the run's temperature (calibration.json) is applied unless
-`--nocalibrated`; with `--metadata_prior=month` the headline shows the scores with and without
-the month prior, and the rest of the report uses the probabilities with it.
+`--nocalibrated`; with `--metadata_prior=month` (or `location`, `month+location` on a *_csv dataset)
+the headline shows the scores with and without the prior, and the rest of the report uses the
+probabilities with it.
 
 Trust: the expected calibration error and reliability diagrams before and after the temperature;
 accuracy against coverage when answering only above a confidence, with the lowest threshold
@@ -35,6 +36,7 @@ abstention = lazy_import("pyck_eval.abstention")
 cm = lazy_import("pyck_eval.classification_metrics")
 figures = lazy_import("pyck_eval.figures")
 month_prior = lazy_import("pyck_train.modeling.month_prior")
+location_prior = lazy_import("pyck_train.modeling.location_prior")
 observation_groups = lazy_import("pyck_train.modeling.observations")
 out_of_class = lazy_import("pyck_train.modeling.out_of_class")
 special = lazy_import("scipy.special")
@@ -71,7 +73,7 @@ class Predictions:
     rows: pd.DataFrame
     raw: np.ndarray  # the network's softmax (averaged over TTA views)
     calibrated: np.ndarray  # after the run's temperature (the raw ones without calibration)
-    final: np.ndarray  # after the month prior when asked for
+    final: np.ndarray  # after the metadata priors when asked for
     logits: np.ndarray | None = None  # with the pooled features, from the same pass when there is no TTA
     features: np.ndarray | None = None
 
@@ -81,7 +83,19 @@ class Predictions:
         return self.logits, self.features
 
 
-def predictions(run: trained_run.TrainedRun, split: str, prior) -> Predictions:
+def metadata_priors(run: trained_run.TrainedRun) -> list:
+    """The priors --metadata_prior asks for, each as apply(probabilities, rows) -> probabilities."""
+    priors = []
+    if "month" in FLAGS.metadata_prior:
+        month = run.month_prior()
+        priors.append(lambda p, rows: month.apply(p, month_prior.months_of(rows["date"])))
+    if "location" in FLAGS.metadata_prior:
+        location = run.location_prior()
+        priors.append(lambda p, rows: location.apply(p, rows["latitude"].to_numpy(), rows["longitude"].to_numpy()))
+    return priors
+
+
+def predictions(run: trained_run.TrainedRun, split: str, priors: list) -> Predictions:
     """One pass: without TTA the logits and features model gives the probabilities (their softmax) too."""
     logits = features = None
     if FLAGS.tta == "none":
@@ -92,7 +106,9 @@ def predictions(run: trained_run.TrainedRun, split: str, prior) -> Predictions:
     else:
         rows, raw = trained_run.predict_split(run, split, FLAGS.batch_size, tta=FLAGS.tta)
     calibrated = run.calibration.calibrated(raw) if run.calibration and FLAGS.calibrated else raw
-    final = prior.apply(calibrated, month_prior.months_of(rows["date"])) if prior is not None else calibrated
+    final = calibrated
+    for prior in priors:
+        final = prior(final, rows)
     return Predictions(rows, raw, calibrated, final, logits, features)
 
 
@@ -103,7 +119,8 @@ def calibration_section(run: trained_run.TrainedRun, scored: Predictions, out: s
     if scored.calibrated is not scored.raw:
         curves["calibrated"] = (f"temperature {run.calibration.temperature:.2f}", scored.calibrated)
     if scored.final is not scored.calibrated:
-        curves["with_month_prior"] = ("+ month prior", scored.final)
+        curves[f"with_{FLAGS.metadata_prior.replace('+', '_and_')}_prior"] = (f"+ {FLAGS.metadata_prior} prior",
+                                                                              scored.final)
     result, panels = {}, {"per image": {}, "per observation": {}}
     for key, (name, probabilities) in curves.items():
         observation_labels, observation_probabilities = observation_groups.per_observation(labels, probabilities,
@@ -216,8 +233,8 @@ def out_of_class_section(run: trained_run.TrainedRun, scored: dict[str, Predicti
 def main(argv: list[str]) -> None:
     run = trained_run.load_run(FLAGS.model_dir, FLAGS.data_dir, FLAGS.runtime)
     out = common_flags.out_dir(os.path.join(FLAGS.model_dir, f"report_{FLAGS.split.replace('/', '_')}"))
-    prior = run.month_prior() if FLAGS.metadata_prior == "month" else None
-    scored = predictions(run, FLAGS.split, prior)
+    priors = metadata_priors(run)
+    scored = predictions(run, FLAGS.split, priors)
     rows, probabilities, names = scored.rows, scored.final, run.labels
     labels, observations = rows["label"].to_numpy(), rows["observation_id"].to_numpy()
 
@@ -225,8 +242,12 @@ def main(argv: list[str]) -> None:
               "metadata_prior": FLAGS.metadata_prior,
               "temperature": run.calibration.temperature if run.calibration and FLAGS.calibrated else None}
     levels = ["per_image", "per_observation"]
-    if prior is not None:
+    if "month" in FLAGS.metadata_prior:
         result["dated_examples"] = int((month_prior.months_of(rows["date"]) > 0).sum())
+    if "location" in FLAGS.metadata_prior:
+        cells = location_prior.cells_of(rows["latitude"].to_numpy(), rows["longitude"].to_numpy())
+        result["located_examples"] = int((cells > 0).sum())
+    if priors:
         for level, (level_labels, level_probabilities) in (
                 ("per_image_without_prior", (labels, scored.calibrated)),
                 ("per_observation_without_prior", cm.per_observation(labels, scored.calibrated, observations))):
@@ -240,7 +261,7 @@ def main(argv: list[str]) -> None:
     confused = cm.most_confused_pairs(matrix, names)
     result["most_confused"] = confused.to_dict(orient="records")
     result["calibration"], calibration_sections = calibration_section(run, scored, out)
-    validation = scored if FLAGS.split == "validation" else predictions(run, "validation", prior)
+    validation = scored if FLAGS.split == "validation" else predictions(run, "validation", priors)
     result["abstention"], abstention_sections = abstention_section(scored, validation, out)
     ood_sections = []
     if FLAGS.ood_from:
