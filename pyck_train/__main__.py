@@ -19,6 +19,7 @@ from pyck_tfds.built_datasets import not_built_message
 from pyck_tfds.console import quiet_python_logs
 from pyck_train import flags as train_flags
 from pyck_train import provenance
+from pyck_train.cluster import current_role
 
 FLAGS = flags.FLAGS
 flags.adopt_module_key_flags(train_flags)  # --help lists every training flag, not only "Try --helpfull"
@@ -68,15 +69,17 @@ def main(argv: list[str]) -> None:
     problem = dataset_problem(config.dataset, config.data_dir)
     if problem:
         fail(problem)
-    try:
-        state = provenance.check_model_dir(config.model_dir, new, defaults, FLAGS.overwrite)
-    except provenance.RunDirectoryError as err:
-        fail(str(err))
-    if state != "new":
-        print(f"{config.model_dir}: {state}")
-    os.makedirs(config.model_dir, exist_ok=True)
-    with open(os.path.join(config.model_dir, provenance.FLAGS_FILE), "w") as f:
-        f.write(config.to_flagfile())
+    role = current_role(config.distribution)
+    if role.is_chief:  # the other workers of a cluster write nothing: the chief checks and records the run
+        try:
+            state = provenance.check_model_dir(config.model_dir, new, defaults, FLAGS.overwrite)
+        except provenance.RunDirectoryError as err:
+            fail(str(err))
+        if state != "new":
+            print(f"{config.model_dir}: {state}")
+        os.makedirs(config.model_dir, exist_ok=True)
+        with open(os.path.join(config.model_dir, provenance.FLAGS_FILE), "w") as f:
+            f.write(config.to_flagfile())
     from pyck_train.train import train
 
     progress = epoch_in_progress()
@@ -87,6 +90,9 @@ def main(argv: list[str]) -> None:
             raise
         where = f"in epoch {progress.epoch}" if progress.epoch else "before the first epoch"
         fail(f"interrupted {where}; rerun the same command to resume", 130)
+    if not role.is_chief:
+        print(f"{role.task_type} {role.task_id} trained its part; the chief wrote the outputs in {config.model_dir}")
+        return
     print(json.dumps({s: metrics[s] for s in ("validation", "test")}, indent=2))
     print(f"outputs in {config.model_dir}")
 

@@ -26,11 +26,6 @@ PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 DISTRIBUTIONS = ("auto", "default", "mirrored", "multi_worker")
 METADATA_PRIORS = ("none", "month", "location", "month+location")
 
-MULTI_WORKER_UNSUPPORTED = (
-    "--distribution=multi_worker: Keras 3's model.fit does not work with tf.distribute.MultiWorkerMirroredStrategy "
-    "(keras-team/keras#20585; with two local workers pyck's fit fails reducing PerReplica batches). Train on one "
-    "machine instead: --distribution=mirrored uses all of its GPUs, with the same flagfile.")
-
 
 def setting(default: Any, help: str, *, choices: tuple[str, ...] | list[str] | None = None,
             lower: float | None = None, upper: float | None = None, required: bool = False) -> Any:
@@ -102,8 +97,13 @@ class TrainConfig:
     precision: str = setting("auto", "auto: mixed_float16 on GPU, float32 on CPU (bfloat16 is slower than float32 "
                              "on CPU).", choices=PRECISIONS)
     distribution: str = setting("auto", "tf.distribute strategy. auto: mirrored with several GPUs, else default. "
-                                "multi_worker stops with an explanation: Keras 3's fit does not support it yet "
-                                "(keras-team/keras#20585).", choices=DISTRIBUTIONS)
+                                "multi_worker: every machine of TF_CONFIG's cluster trains (MultiWorkerMirrored"
+                                "Strategy, a custom loop over strategy.run since Keras 3's fit cannot); the chief "
+                                "writes model_dir, which must be shared storage (BUILD.md).", choices=DISTRIBUTIONS)
+    data_service: str | None = setting(None, "grpc://HOST:PORT of a tf.data service dispatcher (`python -m "
+                                       "pyck_train.data_service`): its workers read, decode, prepare, augment and "
+                                       "batch the training split, each example once per epoch; the training split is "
+                                       "then not cached here and its order is not a function of the seed.")
     jit_compile: bool = setting(False, "Compile train steps with XLA.")
     runtime: str = setting("auto", "What runs the frozen base to extract features (--cache_features, calibration): "
                            "LiteRT (XNNPACK, several times faster on CPU, same numbers), Keras, or auto: LiteRT "

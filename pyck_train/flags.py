@@ -12,7 +12,8 @@ import typing
 
 from absl import flags
 
-from pyck_train.config import MULTI_WORKER_UNSUPPORTED, TrainConfig
+from pyck_train.cluster import tf_config_error
+from pyck_train.config import TrainConfig
 from pyck_train.modeling.heads import parse_head
 
 
@@ -61,9 +62,16 @@ def _valid_weights(value: str) -> bool:
     return value in ("imagenet", "none") or os.path.isfile(value)
 
 
-@flags.validator("distribution", message=MULTI_WORKER_UNSUPPORTED)
-def _supported_distribution(value: str) -> bool:
-    return value != "multi_worker"
+@flags.validator("data_service", message="--data_service must be grpc://HOST:PORT (a tf.data service dispatcher)")
+def _valid_data_service(value: str | None) -> bool:
+    return value is None or (value.startswith("grpc://") and ":" in value[len("grpc://"):])
+
+
+@flags.validator("distribution", message="--distribution=multi_worker needs TF_CONFIG naming the cluster and this "
+                 "task, e.g. TF_CONFIG='{\"cluster\": {\"worker\": [\"host1:2222\", \"host2:2222\"]}, \"task\": "
+                 "{\"type\": \"worker\", \"index\": 0}}' (BUILD.md: running on a cluster)")
+def _cluster_described(value: str) -> bool:
+    return value != "multi_worker" or tf_config_error(os.environ.get("TF_CONFIG")) is None
 
 
 def mark_required() -> None:

@@ -3,10 +3,11 @@
 Outputs: `flags.txt` (a reusable flagfile), `labels.txt`, `checkpoints/best_<phase>.weights.h5`,
 `history_<phase>.csv`, `training_curves.png`, `logs/` (TensorBoard), `model.keras`,
 `saved_model/` (for serving: calibrated probabilities), `month_prior.json` and `location_prior.json`
-(when training images have dates, coordinates), `calibration.json` with `calibration_mahalanobis.npz` (temperature and out-of-class
-detector, `pyck_train.modeling.calibration`) and `metrics.json` on the validation and test splits: per
-image and per observation, with test-time augmentation and the metadata priors when asked for, the
-calibration error before and after the temperature, and the epoch each phase kept.
+(when training images have dates, coordinates), `calibration.json` with `calibration_mahalanobis.npz`
+(temperature and out-of-class detector, `pyck_train.modeling.calibration`) and `metrics.json` on the
+validation and test splits: per image and per observation, with test-time augmentation and the metadata
+priors when asked for, the calibration error before and after the temperature, and the epoch each
+phase kept.
 
 Every phase ends on its best validation epoch: the best checkpoint is loaded back before the
 next phase starts (a phase that was resumed compares against the best of its earlier part).
@@ -32,9 +33,10 @@ import pandas as pd
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from pyck_train import curves, optimization
+from pyck_train import curves, optimization, strategy_run_loop
 from pyck_train.augmentation import batch_augmenter
-from pyck_train.config import MULTI_WORKER_UNSUPPORTED, TrainConfig
+from pyck_train.cluster import Role, current_role
+from pyck_train.config import TrainConfig
 from pyck_train.modeling import feature_extraction, litert, run_directory, run_index, scores
 from pyck_train.modeling.backbones.registry import get_backbone_spec
 from pyck_train.modeling.calibration import Calibration
@@ -65,8 +67,8 @@ def resolve_distribution(distribution: str) -> tf.distribute.Strategy:
         # Every GPU; without one, every logical CPU device (how the multi-GPU path is tested on CPU).
         devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
         return tf.distribute.MirroredStrategy([device.name for device in devices])
-    if distribution == "multi_worker":
-        raise NotImplementedError(MULTI_WORKER_UNSUPPORTED)
+    if distribution == "multi_worker":  # the cluster and this task come from TF_CONFIG
+        return tf.distribute.MultiWorkerMirroredStrategy()
     return tf.distribute.get_strategy()
 
 
@@ -92,7 +94,12 @@ class _Run:
     directory: RunDirectory
     distribution: tf.distribute.Strategy
     data: _Data
+    role: Role  # in a multi-worker cluster, only the chief writes files
     cached: dict = dataclasses.field(default_factory=dict)  # pooled train/validation features, on first use
+
+    @property
+    def multi_worker(self) -> bool:
+        return self.config.distribution == "multi_worker"
 
 
 def _load_data(config: TrainConfig, batch: int) -> _Data:
@@ -111,7 +118,8 @@ def _load_data(config: TrainConfig, batch: int) -> _Data:
     pipelines = {
         name: make_pipeline(ds, image_size=shape[:2], training=name == "train", batch_size=batch, cache=config.cache,
                             shuffle_buffer=config.shuffle_buffer, seed=config.seed,
-                            batch_transform=augment if name == "train" else None, epoch_seeds=epoch_seeds)
+                            batch_transform=augment if name == "train" else None, epoch_seeds=epoch_seeds,
+                            data_service=config.data_service if name == "train" else None)
         for name, (ds, _) in raw.items()
     }
     columns = read_columns(config.dataset, train_split, config.data_dir, ("label", "date", "latitude", "longitude"))
@@ -153,21 +161,51 @@ def _best_epoch(directory: RunDirectory, tag: str) -> dict | None:
 def _callbacks(run: _Run, tag: str, phase: Phase, best_file: str, plateau: bool) -> list[keras.callbacks.Callback]:
     config, directory = run.config, run.directory
     earlier = _best_epoch(directory, tag)  # a resumed phase must beat what it reached before the interruption
-    callbacks = [
-        keras.callbacks.BackupAndRestore(directory.backup(tag)),
-        keras.callbacks.ModelCheckpoint(best_file, monitor="val_accuracy", save_best_only=True, save_weights_only=True,
-                                        initial_value_threshold=earlier["best_val_accuracy"] if earlier else None),
-        keras.callbacks.CSVLogger(directory.history(tag), append=True),
-        keras.callbacks.TensorBoard(directory.logs(tag)),
-        run.data.epoch_seeds,
-    ]
+    threshold = earlier["best_val_accuracy"] if earlier else None
+    if run.role.is_chief:
+        callbacks = [
+            keras.callbacks.BackupAndRestore(directory.backup(tag)),
+            keras.callbacks.ModelCheckpoint(best_file, monitor="val_accuracy", mode="max", save_best_only=True,
+                                            save_weights_only=True, initial_value_threshold=threshold),
+            keras.callbacks.CSVLogger(directory.history(tag), append=True),
+            keras.callbacks.TensorBoard(directory.logs(tag)),
+            run.data.epoch_seeds,
+        ]
+    else:  # restores the chief's backup, as every worker must start from the same state; writes nothing
+        callbacks = [RestoreOnlyBackup(directory.backup(tag)), run.data.epoch_seeds]
+    if run.multi_worker:  # the best weights in memory: no worker waits on the chief's file
+        callbacks.append(BestWeightsInMemory(threshold))
     if phase.name == "finetune":
         if plateau:  # a schedule already sets the rate at every step
-            callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.1,
+            callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", mode="min", factor=0.1,
                                                                patience=config.reduce_lr_patience))
-        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=config.early_stopping_patience,
+        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max",
+                                                       patience=config.early_stopping_patience,
                                                        restore_best_weights=True))
     return callbacks
+
+
+class RestoreOnlyBackup(keras.callbacks.BackupAndRestore):
+    """BackupAndRestore for a worker that is not the chief: it restores the chief's backup and writes nothing
+    (the chief saves it each epoch and deletes it when the phase ends)."""
+
+    def _save_model(self):
+        pass
+
+    def on_train_end(self, logs=None):
+        pass
+
+
+class BestWeightsInMemory(keras.callbacks.Callback):
+    """The weights of the best validation accuracy so far (above `threshold`), kept in memory on every worker."""
+
+    def __init__(self, threshold: float | None = None):
+        super().__init__()
+        self.best, self.weights = threshold if threshold is not None else -1.0, None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs and logs.get("val_accuracy", -1.0) > self.best:
+            self.best, self.weights = logs["val_accuracy"], self.model.get_weights()
 
 
 def _one_hot(num_classes: int):
@@ -236,14 +274,24 @@ def _train_phase(model: keras.Model, run: _Run, index: int, phase: Phase, extra_
         fitted, train_batches, validation_batches = _head_on_cached_features(model, run, tag)
     best_file = directory.best_checkpoint(tag, head_only=fitted is not model)
     _compile(fitted, run, rate)
-    fitted.fit(train_batches, validation_data=validation_batches, epochs=epochs,
-               steps_per_epoch=config.steps_per_epoch or None,
-               class_weight=optimization.class_weights(config.class_weight, data.train_labels, num_classes),
-               callbacks=_callbacks(run, tag, phase, best_file, plateau=isinstance(rate, float))
-               + list(extra_callbacks),
-               shuffle=False, verbose=2)  # the training pipeline shuffles; fit's own shuffle only warns
-    if os.path.exists(best_file):
+    callbacks = _callbacks(run, tag, phase, best_file, plateau=isinstance(rate, float)) + list(extra_callbacks)
+    class_weight = optimization.class_weights(config.class_weight, data.train_labels, num_classes)
+    if run.multi_worker:  # Keras 3's fit cannot run under MultiWorkerMirroredStrategy
+        strategy_run_loop.fit(fitted, train_batches, validation_data=validation_batches, epochs=epochs,
+                              steps_per_epoch=config.steps_per_epoch or None, class_weight=class_weight,
+                              callbacks=callbacks, strategy=run.distribution, global_batch=data.batch,
+                              label_smoothing=config.label_smoothing, jit_compile=config.jit_compile)
+    else:
+        fitted.fit(train_batches, validation_data=validation_batches, epochs=epochs,
+                   steps_per_epoch=config.steps_per_epoch or None, class_weight=class_weight, callbacks=callbacks,
+                   shuffle=False, verbose=2)  # the training pipeline shuffles; fit's own shuffle only warns
+    best_in_memory = next((c for c in callbacks if isinstance(c, BestWeightsInMemory)), None)
+    if best_in_memory is not None and best_in_memory.weights is not None:
+        fitted.set_weights(best_in_memory.weights)
+    elif os.path.exists(best_file):
         fitted.load_weights(best_file)
+    if not run.role.is_chief:
+        return None  # the chief is still writing this phase's history
     model.save_weights(finished)
     return _best_epoch(directory, tag)
 
@@ -360,22 +408,26 @@ def _export(model: keras.Model, run: _Run, calibration: Calibration, metrics: di
 
 
 def _start(config: TrainConfig) -> _Run:
-    """Folders, seed, precision, the tf.distribute strategy, the data; labels.txt written."""
+    """The tf.distribute strategy (first: a multi-worker one must be made before any other TensorFlow work),
+    folders, seed, precision, the data; labels.txt written (by the chief)."""
+    distribution = resolve_distribution(config.distribution)
+    role = current_role(config.distribution)
     directory = RunDirectory(config.model_dir)
-    for folder in (run_directory.CHECKPOINTS, run_directory.PHASES, run_directory.LOGS):
-        os.makedirs(directory.path(folder), exist_ok=True)
+    if role.is_chief:
+        for folder in (run_directory.CHECKPOINTS, run_directory.PHASES, run_directory.LOGS):
+            os.makedirs(directory.path(folder), exist_ok=True)
     keras.utils.set_random_seed(config.seed)
     keras.mixed_precision.set_global_policy(resolve_precision(config.precision))
-    distribution = resolve_distribution(config.distribution)
     data = _load_data(config, config.batch_size * distribution.num_replicas_in_sync)
     if "month" in config.metadata_prior and not (data.train_months > 0).any():
         raise ValueError(f"--metadata_prior={config.metadata_prior}: no training image of {config.dataset} has a date")
     if "location" in config.metadata_prior and not (cells_of(*data.train_coordinates) > 0).any():
         raise ValueError(f"--metadata_prior={config.metadata_prior}: no training image of {config.dataset} has "
                          "coordinates (the *_csv configs store them)")
-    with open(directory.path(run_directory.LABELS), "w") as f:
-        f.write("\n".join(data.labels) + "\n")
-    return _Run(config, directory, distribution, data)
+    if role.is_chief:
+        with open(directory.path(run_directory.LABELS), "w") as f:
+            f.write("\n".join(data.labels) + "\n")
+    return _Run(config, directory, distribution, data, role)
 
 
 def train(config: TrainConfig, extra_callbacks: list[keras.callbacks.Callback] = ()) -> dict:
@@ -386,7 +438,12 @@ def train(config: TrainConfig, extra_callbacks: list[keras.callbacks.Callback] =
                                  input_shape=run.data.image_shape)
     kept = [_train_phase(model, run, index, phase, extra_callbacks)
             for index, phase in enumerate(phases(config.strategy))]
+    if not run.role.is_chief:  # calibration, scores and outputs are the chief's; wait for them, then leave together
+        strategy_run_loop.barrier(run.distribution)
+        return {"role": dataclasses.asdict(run.role), "phases": [k for k in kept if k is not None]}
     calibration = _calibrate(model, run)
     metrics = _metrics(model, run, kept, calibration)
     _export(model, run, calibration, metrics)
+    if run.multi_worker:  # a worker that left earlier would look like a crash to the cluster's health checks
+        strategy_run_loop.barrier(run.distribution)
     return metrics

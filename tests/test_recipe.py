@@ -165,6 +165,7 @@ def test_each_phase_gets_its_rate_times_the_replicas_and_partial_decays_per_epoc
 def test_fine_tuning_reduces_the_rate_on_plateau_and_stops_early_on_its_best_weights(tmp_path):
     import types
 
+    from pyck_train.cluster import SINGLE, Role
     from pyck_train.config import TrainConfig
     from pyck_train.modeling.input_pipeline import EpochSeeds
     from pyck_train.modeling.run_directory import RunDirectory
@@ -172,7 +173,7 @@ def test_fine_tuning_reduces_the_rate_on_plateau_and_stops_early_on_its_best_wei
     from pyck_train.train import _callbacks
 
     config = TrainConfig(model_dir=str(tmp_path), reduce_lr_patience=2, early_stopping_patience=3)
-    run = types.SimpleNamespace(config=config, directory=RunDirectory(str(tmp_path)),
+    run = types.SimpleNamespace(config=config, directory=RunDirectory(str(tmp_path)), role=SINGLE, multi_worker=False,
                                 data=types.SimpleNamespace(epoch_seeds=EpochSeeds()))
     head, finetune = phases("freeze_then_finetune")
     kinds = {type(c).__name__: c for c in _callbacks(run, "1_finetune", finetune, "best.weights.h5", plateau=True)}
@@ -184,6 +185,10 @@ def test_fine_tuning_reduces_the_rate_on_plateau_and_stops_early_on_its_best_wei
     assert "ReduceLROnPlateau" not in scheduled and "EarlyStopping" in scheduled  # a schedule sets every step
     assert not {"ReduceLROnPlateau", "EarlyStopping"} & {
         type(c).__name__ for c in _callbacks(run, "0_head", head, "b.weights.h5", plateau=True)}
+    # A worker that is not the chief restores the chief's backup, writes nothing, keeps its best weights in memory.
+    worker = types.SimpleNamespace(**{**vars(run), "role": Role("worker", 1, 2), "multi_worker": True})
+    kinds = {type(c).__name__ for c in _callbacks(worker, "1_finetune", finetune, "b.weights.h5", plateau=True)}
+    assert kinds == {"RestoreOnlyBackup", "EpochSeeds", "BestWeightsInMemory", "ReduceLROnPlateau", "EarlyStopping"}
 
 
 def test_location_cells_and_prior():

@@ -16,8 +16,8 @@ import tensorflow_datasets as tfds
 from tools.make_sample_dump import FAMILIES, SIZE, DumpPlanner, PlannedImage, write_image
 
 
-def build_sample(work: str, per_family: int, formats: tuple[str, ...] = ("tfrecord", "array_record")
-                 ) -> tuple[str, str, str | None]:
+def build_sample(work: str, per_family: int, formats: tuple[str, ...] = ("tfrecord", "array_record"),
+                 num_shards: int | None = None) -> tuple[str, str, str | None]:
     """Generate a dump and build family7 (scaled) in each format; returns (dataset, tfrecord dir, array_record dir)."""
     from pyck_tfds.mushroom_observer import Builder, configs
     from tools.make_sample_dump import make_sample_dump
@@ -30,7 +30,7 @@ def build_sample(work: str, per_family: int, formats: tuple[str, ...] = ("tfreco
     for file_format in formats:
         dirs[file_format] = os.path.join(work, file_format)
         Builder(config=config, data_dir=dirs[file_format], file_format=file_format).download_and_prepare(
-            download_config=tfds.download.DownloadConfig(manual_dir=dump))
+            download_config=tfds.download.DownloadConfig(manual_dir=dump, num_shards=num_shards))
     return f"mushroom_observer/{name}", dirs["tfrecord"], dirs.get("array_record")
 
 

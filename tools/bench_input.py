@@ -12,16 +12,24 @@ cases read the very same images. Rates are images/s over two epochs, batch 32:
   c  the study's way: a pandas DataFrame of paths loaded batch by batch with PIL
      (what `ImageDataGenerator.flow_from_dataframe` does);
   d  the decode ceiling: the JPEG bytes in memory, parallel `tf.io.decode_jpeg`, batched;
-  e  pyck's pipeline with cache on, epoch 2 only.
-Prints one JSON object with every rate and the ratios a/d, a/b, a/c, e/d. With --cold the OS
+  e  pyck's pipeline with cache on, epoch 2 only;
+  f  with --data_service_workers N: pyck's training pipeline run by a tf.data service dispatcher
+     (in this process) and N worker processes on this machine (`python -m pyck_train.data_service`),
+     the trainer's side only receiving batches. The built sample then has 8 record files, since the
+     dispatcher hands out whole files.
+Prints one JSON object with every rate and the ratios a/d, a/b, a/c, e/d (and f/a). With --cold the OS
 page cache is dropped before every epoch, so the files really come from the disk (d holds its
 bytes in process memory, and e's cache is process memory too).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socket
+import subprocess
+import sys
 import tempfile
 import time
 
@@ -45,6 +53,8 @@ flags.DEFINE_bool("cold", False, "Drop the OS page cache before every epoch (Lin
                   "as for a dump larger than memory.")
 flags.DEFINE_integer("repeats", 2, "Each case is measured this many times, cases interleaved; the best counts.",
                      lower_bound=1)
+flags.DEFINE_integer("data_service_workers", 0, "Also time the training pipeline on a tf.data service with this "
+                     "many worker processes on this machine (0: not).", lower_bound=0)
 
 
 def drop_page_cache() -> None:
@@ -76,6 +86,40 @@ def pyck_rate(dataset: str, data_dir: str, n_images: int, batch: int, epochs: in
     pipeline = make_pipeline(ds, image_size=image_shape(info)[:2], training=True, batch_size=batch, cache=cache)
     pipeline = pipeline.map(lambda images, labels: images)
     return timed_epochs(lambda: pipeline, epochs, skip_first=cache)
+
+
+def data_service_rate(dataset: str, data_dir: str, n_images: int, batch: int, epochs: int, service: str) -> float:
+    from pyck_train.modeling.input_pipeline import image_shape, load_split, make_pipeline
+
+    ds, info = load_split(dataset, f"train[:{n_images}]", data_dir, shuffle_files=True)
+    pipeline = make_pipeline(ds, image_size=image_shape(info)[:2], training=True, batch_size=batch,
+                             data_service=service).map(lambda images, labels: images)
+    return timed_epochs(lambda: pipeline, epochs)
+
+
+@contextlib.contextmanager
+def local_data_service(workers: int):
+    """grpc://localhost:PORT of a dispatcher in this process with `workers` worker processes beside it."""
+    from pyck_train.data_service import start_dispatcher
+
+    dispatcher = start_dispatcher(0)
+    address = dispatcher.target.removeprefix("grpc://")
+    processes = []
+    try:
+        for _ in range(workers):
+            with socket.socket() as s:
+                s.bind(("localhost", 0))
+                port = s.getsockname()[1]
+            process = subprocess.Popen([sys.executable, "-m", "pyck_train.data_service", "worker", f"--port={port}",
+                                        f"--dispatcher={address}"], stdout=subprocess.PIPE, text=True)
+            process.stdout.readline()  # printed once it serves
+            processes.append(process)
+        yield dispatcher.target
+    finally:
+        for process in processes:
+            process.terminate()
+            process.wait(timeout=30)
+        dispatcher.stop()
 
 
 def array_record_rate(dataset: str, data_dir: str, n_images: int, batch: int, epochs: int, seed: int = 0) -> float:
@@ -137,7 +181,7 @@ def decode_ceiling_rate(encoded: list[bytes], batch: int, epochs: int) -> float:
 
 
 def run(dataset: str, tfrecord_dir: str, array_record_dir: str | None, work: str, n_images: int, batch: int,
-        epochs: int, repeats: int = 1) -> dict:
+        epochs: int, repeats: int = 1, service: str | None = None) -> dict:
     import pyck_tfds  # noqa: F401  (registers mushroom_observer)
     info = tfds.builder(dataset, data_dir=tfrecord_dir).info
     image_size = tuple(info.features["image"].shape[:2])
@@ -154,6 +198,9 @@ def run(dataset: str, tfrecord_dir: str, array_record_dir: str | None, work: str
     if array_record_dir:
         cases["a_array_record_data_source"] = lambda: array_record_rate(dataset, array_record_dir, n_images, batch,
                                                                         epochs)
+    if service:
+        cases[f"f_data_service_{FLAGS.data_service_workers}_workers"] = lambda: data_service_rate(
+            dataset, tfrecord_dir, n_images, batch, epochs, service)
     best = dict.fromkeys(cases, 0.0)
     for _ in range(repeats):  # interleaved, so a slow spell of the machine hits every case alike
         for name, measure in cases.items():
@@ -163,6 +210,8 @@ def run(dataset: str, tfrecord_dir: str, array_record_dir: str | None, work: str
               "a/c": a / best["c_pandas_pil_study"], "e/d": best["e_pyck_cached_epoch2"] / d}
     if array_record_dir:
         ratios["a_array_record/d"] = best["a_array_record_data_source"] / d
+    if service:
+        ratios["f/a"] = best[f"f_data_service_{FLAGS.data_service_workers}_workers"] / a
     return {"images": len(encoded), "batch_size": batch, "epochs": epochs, "repeats": repeats,
             "machine": f"{os.cpu_count()} CPUs", "cold_page_cache": FLAGS.cold,
             **{k: round(v, 1) for k, v in best.items()},
@@ -174,9 +223,14 @@ def main(argv: list[str]) -> None:
         if FLAGS.data_dir:
             dataset, tfrecord_dir, array_record_dir = FLAGS.dataset, FLAGS.data_dir, None
         else:
-            dataset, tfrecord_dir, array_record_dir = build_sample(work, FLAGS.per_family)
-        print(json.dumps(run(dataset, tfrecord_dir, array_record_dir, work, FLAGS.n_images, FLAGS.batch_size,
-                             FLAGS.epochs, FLAGS.repeats), indent=2))
+            dataset, tfrecord_dir, array_record_dir = build_sample(
+                work, FLAGS.per_family, num_shards=8 if FLAGS.data_service_workers else None)
+        with contextlib.ExitStack() as stack:
+            service = (stack.enter_context(local_data_service(FLAGS.data_service_workers))
+                       if FLAGS.data_service_workers else None)
+            report = run(dataset, tfrecord_dir, array_record_dir, work, FLAGS.n_images, FLAGS.batch_size,
+                         FLAGS.epochs, FLAGS.repeats, service)
+        print(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":

@@ -147,13 +147,19 @@ def make_pipeline(
     seed: int = 0,
     batch_transform: Callable[[tf.Tensor, tf.Tensor], tuple[tf.Tensor, tf.Tensor]] | None = None,
     epoch_seeds: EpochSeeds | None = None,
+    data_service: str | None = None,
 ) -> tf.data.Dataset:
     """Batches of (uint8 images in [0, 255] of the dataset's size, labels), for `model.fit` / `evaluate`.
 
     `image_size` is (height, width), normally the dataset's (`image_shape(info)[:2]`).
     `batch_transform` maps each batch after the cache and the shuffle (augmentation, one-hot labels).
     `epoch_seeds` makes the training order a function of (seed, epoch).
+    `data_service` (grpc://HOST:PORT, training only) runs all of it on tf.data service workers: see
+    `through_data_service`.
     """
+    if data_service is not None:
+        return through_data_service(encoded_and_labels, data_service, image_size=image_size, batch_size=batch_size,
+                                    shuffle_buffer=shuffle_buffer, seed=seed, batch_transform=batch_transform)
     options = tf.data.Options()
     deterministic = not training or epoch_seeds is not None  # an exact resume needs the same order into the cache
     options.deterministic = deterministic
@@ -174,4 +180,32 @@ def make_pipeline(
     ds = ds.batch(batch_size, drop_remainder=False)
     if batch_transform is not None:
         ds = ds.map(batch_transform, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
+    return ds.prefetch(AUTOTUNE)
+
+
+def through_data_service(encoded_and_labels: tf.data.Dataset, service: str, *, image_size: tuple[int, int],
+                         batch_size: int, shuffle_buffer: int = 2048, seed: int = 0,
+                         batch_transform: Callable | None = None) -> tf.data.Dataset:
+    """Training batches made by tf.data service workers: shuffle, decode, prepare, batch and `batch_transform`.
+
+    Dynamic sharding: the dispatcher hands the split's record files out to the workers as they ask, so
+    each example is read once per epoch however many workers there are (a worker lost mid-epoch loses its
+    part of that epoch). Nothing here may hold state outside the graph (no cache, no `EpochSeeds`): the
+    graph is sent to the workers.
+    """
+    service_options = tf.data.Options()
+    service_options.deterministic = False
+    service_options.experimental_optimization.map_parallelization = True
+
+    def decode_and_prepare(encoded, label):
+        return prepare_image(decode_image(encoded), image_size), label
+
+    ds = (encoded_and_labels.with_options(service_options)
+          .shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+          .map(decode_and_prepare, num_parallel_calls=AUTOTUNE)
+          .batch(batch_size))
+    if batch_transform is not None:
+        ds = ds.map(batch_transform, num_parallel_calls=AUTOTUNE)
+    ds = ds.apply(tf.data.experimental.service.distribute(
+        processing_mode=tf.data.experimental.service.ShardingPolicy.DYNAMIC, service=service))
     return ds.prefetch(AUTOTUNE)

@@ -1,0 +1,125 @@
+"""The training loop for several machines: `model.fit`'s part of one phase, written over `strategy.run`.
+
+Keras 3's `fit` fails under `tf.distribute.MultiWorkerMirroredStrategy` (keras-team/keras#20585);
+a custom loop over `strategy.run` is the documented way. Everything around the loop (model,
+optimizer, loss, class weights, pipelines, callbacks) is what the single-machine path builds: the
+loop only replaces `fit`, and drives the same Keras callbacks through a `CallbackList`, so
+BackupAndRestore (resume after a worker is restarted), the best checkpoint, the history CSV,
+TensorBoard, EarlyStopping and ReduceLROnPlateau behave as under `fit`.
+
+Per replica, the loss is summed over its examples and divided by the global batch
+(`tf.nn.compute_average_loss`), so the all-reduced gradient is the gradient of the global batch's
+mean loss. Under mixed precision the compiled optimizer is a `LossScaleOptimizer`: the loss is
+scaled before the gradient and `apply_gradients` unscales (and skips steps that overflow).
+Scores are sums and counts all-reduced over the replicas, so every worker logs the same numbers.
+"""
+
+from __future__ import annotations
+
+import time
+
+import keras
+import tensorflow as tf
+
+
+def _count_and_sums(model: keras.Model, per_example_loss: keras.losses.Loss, images, labels, weights):
+    probabilities = model(images, training=False)
+    losses = per_example_loss(labels, probabilities) * weights
+    correct = tf.cast(tf.equal(tf.argmax(probabilities, -1), tf.argmax(labels, -1)), tf.float32)
+    return tf.reduce_sum(losses), tf.reduce_sum(correct), tf.cast(tf.shape(labels)[0], tf.float32)
+
+
+def make_steps(model: keras.Model, strategy: tf.distribute.Strategy, *, global_batch: int, label_smoothing: float,
+               class_weight: dict[int, float] | None, jit_compile: bool = False):
+    """(train_step, eval_step) over one distributed batch; each returns (loss sum, correct, examples), all-reduced."""
+    per_example_loss = keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing, reduction=None)
+    num_classes = model.output_shape[-1]
+    table = tf.constant([(class_weight or {}).get(i, 1.0) for i in range(num_classes)], tf.float32)
+
+    def weights_of(labels):
+        return tf.gather(table, tf.argmax(labels, -1)) if class_weight else tf.ones(tf.shape(labels)[:1])
+
+    def replica_train(images, labels):
+        weights = weights_of(labels)
+        with tf.GradientTape() as tape:
+            probabilities = model(images, training=True)
+            losses = per_example_loss(labels, tf.cast(probabilities, tf.float32)) * weights
+            loss = tf.nn.compute_average_loss(losses, global_batch_size=global_batch)
+            if model.losses:
+                loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
+            scaled = model.optimizer.scale_loss(loss)
+        gradients = tape.gradient(scaled, model.trainable_variables)
+        model.optimizer.apply_gradients(zip(gradients, model.trainable_variables))
+        correct = tf.cast(tf.equal(tf.argmax(probabilities, -1), tf.argmax(labels, -1)), tf.float32)
+        return tf.reduce_sum(losses), tf.reduce_sum(correct), tf.cast(tf.shape(labels)[0], tf.float32)
+
+    def replica_eval(images, labels):
+        return _count_and_sums(model, per_example_loss, images, labels, tf.ones(tf.shape(labels)[:1]))
+
+    def all_reduced(replica_fn):
+        @tf.function(jit_compile=jit_compile)
+        def step(batch):
+            images, labels = batch
+            results = strategy.run(replica_fn, args=(images, labels))
+            return [strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None) for value in results]
+        return step
+
+    return all_reduced(replica_train), all_reduced(replica_eval)
+
+
+def _evaluate(eval_step, batches) -> dict[str, float]:
+    loss = correct = count = 0.0
+    for batch in batches:
+        batch_loss, batch_correct, batch_count = (float(v) for v in eval_step(batch))
+        loss, correct, count = loss + batch_loss, correct + batch_correct, count + batch_count
+    return {"val_loss": loss / max(count, 1.0), "val_accuracy": correct / max(count, 1.0)}
+
+
+def fit(model: keras.Model, train_batches: tf.data.Dataset, *, validation_data: tf.data.Dataset, epochs: int,
+        steps_per_epoch: int | None, class_weight: dict[int, float] | None, callbacks: list,
+        strategy: tf.distribute.Strategy, global_batch: int, label_smoothing: float = 0.0,
+        jit_compile: bool = False) -> keras.callbacks.History:
+    """`model.fit(train_batches, validation_data=..., epochs=..., callbacks=...)` for a compiled `model`, over
+    `strategy.run`; prints one line per epoch, as `fit(verbose=2)` does."""
+    train_step, eval_step = make_steps(model, strategy, global_batch=global_batch, label_smoothing=label_smoothing,
+                                       class_weight=class_weight, jit_compile=jit_compile)
+    distributed_train = strategy.experimental_distribute_dataset(train_batches)
+    distributed_validation = strategy.experimental_distribute_dataset(validation_data)
+    history = keras.callbacks.History()
+    callback_list = keras.callbacks.CallbackList([*callbacks, history], model=model)
+    model.stop_training = False
+    model._initial_epoch = None  # BackupAndRestore sets it when it restores a backup
+    callback_list.on_train_begin()
+    logs: dict[str, float] = {}
+    for epoch in range(model._initial_epoch or 0, epochs):
+        start = time.perf_counter()
+        callback_list.on_epoch_begin(epoch)
+        loss = correct = count = 0.0
+        for step, batch in enumerate(distributed_train):
+            if steps_per_epoch and step >= steps_per_epoch:
+                break
+            callback_list.on_train_batch_begin(step)
+            batch_loss, batch_correct, batch_count = (float(v) for v in train_step(batch))
+            loss, correct, count = loss + batch_loss, correct + batch_correct, count + batch_count
+            callback_list.on_train_batch_end(step, {"loss": loss / max(count, 1.0)})
+        logs = {"accuracy": correct / max(count, 1.0), "loss": loss / max(count, 1.0),
+                **_evaluate(eval_step, distributed_validation),
+                "learning_rate": float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))}
+        print(f"Epoch {epoch + 1}/{epochs} - {time.perf_counter() - start:.0f}s - "
+              + " - ".join(f"{k}: {v:.4f}" for k, v in logs.items() if k != "learning_rate"), flush=True)
+        callback_list.on_epoch_end(epoch, logs)
+        if model.stop_training:
+            break
+    callback_list.on_train_end(logs)
+    return history
+
+
+def label_smoothing_of(loss: keras.losses.Loss) -> float:
+    """The label smoothing `optimization.classification_loss` compiled into the model."""
+    config = loss.get_config() if isinstance(loss, keras.losses.Loss) else {}
+    return float(config.get("label_smoothing", 0.0))
+
+
+def barrier(strategy: tf.distribute.Strategy) -> None:
+    """Returns once every worker of the cluster has called it (an all-reduce of nothing much)."""
+    strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(lambda: tf.constant(1.0)), axis=None)

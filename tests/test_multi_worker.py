@@ -1,0 +1,105 @@
+"""`--distribution=multi_worker`: two worker processes on 127.0.0.1 with TF_CONFIG train through the custom loop
+over `strategy.run`; the chief writes the outputs; a killed cluster resumes from its last epoch."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+
+from tests.conftest import BUILT_DATASET, ROOT, run_python
+
+pytestmark = pytest.mark.slow
+# Frozen ImageNet Lite0 and a pooling head, the base run on every batch (no feature cache): the loop's full path.
+FLAGS = ["--flagfile=configs/quickstart.flags", f"--dataset={BUILT_DATASET}", "--nocache_features", "--head=gap",
+         "--epochs=3", "--runtime=keras", "--seed=1"]
+PER_WORKER_BATCH, RATE = 16, 0.01
+
+
+def free_ports(n: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def start_cluster(data_dir: str, model_dir: str) -> list[subprocess.Popen]:
+    workers = [f"127.0.0.1:{port}" for port in free_ports(2)]
+    processes = []
+    for index in range(2):
+        env = {**os.environ, "PYTHONUNBUFFERED": "1",
+               "TF_CONFIG": json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})}
+        processes.append(subprocess.Popen(
+            [sys.executable, "-m", "pyck_train", *FLAGS, f"--data_dir={data_dir}", f"--model_dir={model_dir}",
+             "--distribution=multi_worker", f"--batch_size={PER_WORKER_BATCH}", f"--learning_rate={RATE}"],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    return processes
+
+
+def finish(processes: list[subprocess.Popen], timeout: int = 600) -> list[tuple[int, str, str]]:
+    return [(p.returncode, *p.communicate(timeout=timeout)) for p in processes]
+
+
+def epochs_logged(history) -> int:
+    try:
+        return len(pd.read_csv(history))
+    except (FileNotFoundError, pd.errors.EmptyDataError):
+        return 0
+
+
+def test_two_workers_train_like_one_machine_with_the_same_global_batch(built_data_dir, tmp_path):
+    results = finish(start_cluster(built_data_dir, str(tmp_path / "cluster")))
+    for returncode, stdout, stderr in results:
+        assert returncode == 0, stderr[-3000:]
+    assert "worker 1 trained its part" in results[1][1]
+    cluster = json.load(open(tmp_path / "cluster" / "metrics.json"))
+    assert cluster["replicas"] == 2
+    for name in ("model.keras", "saved_model", "calibration.json", "history_0_head.csv", "flags.txt"):
+        assert os.path.exists(tmp_path / "cluster" / name), name
+    history = pd.read_csv(tmp_path / "cluster" / "history_0_head.csv")
+    assert history["epoch"].tolist() == [0, 1, 2]
+    # One machine, one replica: the same global batch, and the rate the cluster's linear scaling gave it.
+    single = run_python("-m", "pyck_train", *FLAGS, f"--data_dir={built_data_dir}",
+                        f"--model_dir={tmp_path / 'single'}", f"--batch_size={2 * PER_WORKER_BATCH}",
+                        f"--learning_rate={2 * RATE}", timeout=600)
+    assert single.returncode == 0, single.stderr[-3000:]
+    alone = json.load(open(tmp_path / "single" / "metrics.json"))
+    print({split: (cluster[split]["accuracy"], alone[split]["accuracy"]) for split in ("validation", "test")})
+    for split in ("validation", "test"):
+        assert abs(cluster[split]["accuracy"] - alone[split]["accuracy"]) <= 0.1, split
+    assert cluster["test"]["accuracy"] > 0.5
+
+
+def test_a_killed_worker_and_the_restarted_cluster_resume_from_the_last_epoch(built_data_dir, tmp_path):
+    model_dir = tmp_path / "cluster"
+    history = model_dir / "history_0_head.csv"
+    processes = start_cluster(built_data_dir, str(model_dir))
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and not epochs_logged(history):
+        assert all(p.poll() is None for p in processes), finish(processes)[0][2][-3000:]
+        time.sleep(0.2)
+    processes[1].send_signal(signal.SIGKILL)  # worker 1 dies in epoch 2
+    try:  # its peer notices (collectives fail) or is stopped by the cluster manager, as here after 60 s
+        processes[0].wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        processes[0].send_signal(signal.SIGKILL)
+    finish(processes)
+    done = pd.read_csv(history)["epoch"].tolist()
+    assert done and done == list(range(len(done))) and len(done) < 3
+    results = finish(start_cluster(built_data_dir, str(model_dir)))
+    for returncode, stdout, stderr in results:
+        assert returncode == 0, stderr[-3000:]
+    epochs = [line for line in results[0][1].splitlines() if line.startswith("Epoch ")]
+    assert [line.split()[1] for line in epochs] == [f"{e + 1}/3" for e in range(len(done), 3)], epochs
+    assert pd.read_csv(history)["epoch"].tolist() == [0, 1, 2], "a finished epoch was trained again"
+    assert json.load(open(model_dir / "metrics.json"))["replicas"] == 2
