@@ -89,7 +89,8 @@ def fit(model: keras.Model, train_batches: tf.data.Dataset, *, validation_data: 
     callback_list = keras.callbacks.CallbackList([*callbacks, history], model=model)
     model.stop_training = False
     model._initial_epoch = None  # BackupAndRestore sets it when it restores a backup
-    callback_list.on_train_begin()
+    with strategy.scope():  # a restore builds the optimizer's variables: under the strategy, as fit does
+        callback_list.on_train_begin()
     logs: dict[str, float] = {}
     for epoch in range(model._initial_epoch or 0, epochs):
         start = time.perf_counter()
@@ -122,4 +123,9 @@ def label_smoothing_of(loss: keras.losses.Loss) -> float:
 
 def barrier(strategy: tf.distribute.Strategy) -> None:
     """Returns once every worker of the cluster has called it (an all-reduce of nothing much)."""
-    strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(lambda: tf.constant(1.0)), axis=None)
+
+    @tf.function
+    def all_reduce_one():
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(lambda: tf.constant(1.0)), axis=None)
+
+    all_reduce_one()

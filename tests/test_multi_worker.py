@@ -19,7 +19,7 @@ from tests.conftest import BUILT_DATASET, ROOT, run_python
 pytestmark = pytest.mark.slow
 # Frozen ImageNet Lite0 and a pooling head, the base run on every batch (no feature cache): the loop's full path.
 FLAGS = ["--flagfile=configs/quickstart.flags", f"--dataset={BUILT_DATASET}", "--nocache_features", "--head=gap",
-         "--epochs=3", "--runtime=keras", "--seed=1"]
+         "--epochs=2", "--runtime=keras", "--seed=1"]
 PER_WORKER_BATCH, RATE = 16, 0.01
 
 
@@ -47,7 +47,8 @@ def start_cluster(data_dir: str, model_dir: str) -> list[subprocess.Popen]:
 
 
 def finish(processes: list[subprocess.Popen], timeout: int = 600) -> list[tuple[int, str, str]]:
-    return [(p.returncode, *p.communicate(timeout=timeout)) for p in processes]
+    outputs = [p.communicate(timeout=timeout) for p in processes]
+    return [(p.returncode, *output) for p, output in zip(processes, outputs)]
 
 
 def epochs_logged(history) -> int:
@@ -67,7 +68,7 @@ def test_two_workers_train_like_one_machine_with_the_same_global_batch(built_dat
     for name in ("model.keras", "saved_model", "calibration.json", "history_0_head.csv", "flags.txt"):
         assert os.path.exists(tmp_path / "cluster" / name), name
     history = pd.read_csv(tmp_path / "cluster" / "history_0_head.csv")
-    assert history["epoch"].tolist() == [0, 1, 2]
+    assert history["epoch"].tolist() == [0, 1]
     # One machine, one replica: the same global batch, and the rate the cluster's linear scaling gave it.
     single = run_python("-m", "pyck_train", *FLAGS, f"--data_dir={built_data_dir}",
                         f"--model_dir={tmp_path / 'single'}", f"--batch_size={2 * PER_WORKER_BATCH}",
@@ -91,15 +92,17 @@ def test_a_killed_worker_and_the_restarted_cluster_resume_from_the_last_epoch(bu
     processes[1].send_signal(signal.SIGKILL)  # worker 1 dies in epoch 2
     try:  # its peer notices (collectives fail) or is stopped by the cluster manager, as here after 60 s
         processes[0].wait(timeout=60)
+        print("the chief stopped by itself:", processes[0].returncode)
     except subprocess.TimeoutExpired:
         processes[0].send_signal(signal.SIGKILL)
+        print("the chief was still waiting on its peer after 60 s: killed")
     finish(processes)
     done = pd.read_csv(history)["epoch"].tolist()
-    assert done and done == list(range(len(done))) and len(done) < 3
+    assert done and done == list(range(len(done))) and len(done) < 2
     results = finish(start_cluster(built_data_dir, str(model_dir)))
     for returncode, stdout, stderr in results:
         assert returncode == 0, stderr[-3000:]
     epochs = [line for line in results[0][1].splitlines() if line.startswith("Epoch ")]
-    assert [line.split()[1] for line in epochs] == [f"{e + 1}/3" for e in range(len(done), 3)], epochs
-    assert pd.read_csv(history)["epoch"].tolist() == [0, 1, 2], "a finished epoch was trained again"
+    assert [line.split()[1] for line in epochs] == [f"{e + 1}/2" for e in range(len(done), 2)], epochs
+    assert pd.read_csv(history)["epoch"].tolist() == [0, 1], "a finished epoch was trained again"
     assert json.load(open(model_dir / "metrics.json"))["replicas"] == 2
