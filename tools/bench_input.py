@@ -91,7 +91,7 @@ def pyck_rate(dataset: str, data_dir: str, n_images: int, batch: int, epochs: in
 def data_service_rate(dataset: str, data_dir: str, n_images: int, batch: int, epochs: int, service: str) -> float:
     from pyck_train.modeling.input_pipeline import image_shape, load_split, make_pipeline
 
-    ds, info = load_split(dataset, f"train[:{n_images}]", data_dir, shuffle_files=True)
+    ds, info = load_split(dataset, f"train[:{n_images}]", data_dir, shuffle_files=True, known_size=False)
     pipeline = make_pipeline(ds, image_size=image_shape(info)[:2], training=True, batch_size=batch,
                              data_service=service).map(lambda images, labels: images)
     return timed_epochs(lambda: pipeline, epochs)

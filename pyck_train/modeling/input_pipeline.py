@@ -61,14 +61,20 @@ def _split_records(dataset: str, split: str, data_dir: str | None, shuffle_files
 
 
 def load_split(dataset: str, split: str, data_dir: str | None = None, *, shuffle_files: bool = False,
-               seed: int = 0) -> tuple[tf.data.Dataset, tfds.core.DatasetInfo]:
-    """(encoded JPEG bytes, label) of one split in stored order (shards in random order with `shuffle_files`)."""
+               seed: int = 0, known_size: bool = True) -> tuple[tf.data.Dataset, tfds.core.DatasetInfo]:
+    """(encoded JPEG bytes, label) of one split in stored order (shards in random order with `shuffle_files`).
+
+    `known_size` asserts the split's example count (Keras then knows an epoch's steps); a split that
+    tf.data service workers read in parts (`through_data_service`) must not carry that assertion.
+    """
     records, examples, info = _split_records(dataset, split, data_dir, shuffle_files, seed)
     parsed = (records.batch(_PARSE_BATCH)
               .map(lambda serialized: tf.io.parse_example(serialized, _TRAINING_FEATURES), num_parallel_calls=AUTOTUNE)
               .unbatch()
               .map(lambda example: (example["image"], example["label"])))
-    return parsed.apply(tf.data.experimental.assert_cardinality(examples)), info
+    if known_size:
+        parsed = parsed.apply(tf.data.experimental.assert_cardinality(examples))
+    return parsed, info
 
 
 def read_columns(dataset: str, split: str, data_dir: str | None = None,
@@ -191,7 +197,7 @@ def through_data_service(encoded_and_labels: tf.data.Dataset, service: str, *, i
     Dynamic sharding: the dispatcher hands the split's record files out to the workers as they ask, so
     each example is read once per epoch however many workers there are (a worker lost mid-epoch loses its
     part of that epoch). Nothing here may hold state outside the graph (no cache, no `EpochSeeds`): the
-    graph is sent to the workers.
+    graph is sent to the workers. `encoded_and_labels` comes from `load_split(..., known_size=False)`.
     """
     service_options = tf.data.Options()
     service_options.deterministic = False
