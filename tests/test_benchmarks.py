@@ -18,11 +18,13 @@ def run_bench(module: str, *args: str) -> dict:
 
 
 def test_bench_input_reports_every_case_and_ratio():
-    report = run_bench("tools.bench_input", "--per_family=20", "--n_images=64", "--epochs=1", "--repeats=1")
+    report = run_bench("tools.bench_input", "--per_family=20", "--n_images=64", "--epochs=1", "--repeats=1",
+                       "--data_service_workers=1")
     cases = ("d_decode_ceiling", "a_pyck_tfrecord", "a_array_record_data_source",
-             "b_keras_image_dataset_from_directory", "c_pandas_pil_study", "e_pyck_cached_epoch2")
+             "b_keras_image_dataset_from_directory", "c_pandas_pil_study", "e_pyck_cached_epoch2",
+             "f_data_service_1_workers")
     assert all(report[case] > 0 for case in cases)
-    assert set(report["ratios"]) == {"a/d", "a/b", "a/c", "e/d", "a_array_record/d"}
+    assert set(report["ratios"]) == {"a/d", "a/b", "a/c", "e/d", "a_array_record/d", "f/a"}
     assert all(value > 0 for value in report["ratios"].values())
     assert report["ratios"]["a/d"] == pytest.approx(report["a_pyck_tfrecord"] / report["d_decode_ceiling"], rel=0.01)
 
