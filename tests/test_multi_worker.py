@@ -106,3 +106,32 @@ def test_a_killed_worker_and_the_restarted_cluster_resume_from_the_last_epoch(bu
     assert [line.split()[1] for line in epochs] == [f"{e + 1}/2" for e in range(len(done), 2)], epochs
     assert pd.read_csv(history)["epoch"].tolist() == [0, 1], "a finished epoch was trained again"
     assert json.load(open(model_dir / "metrics.json"))["replicas"] == 2
+
+
+MIXED_PRECISION_LOOP = """
+import json
+import keras, numpy as np, tensorflow as tf
+strategy = tf.distribute.MultiWorkerMirroredStrategy()  # no TF_CONFIG: a one-worker cluster, this process
+keras.mixed_precision.set_global_policy("mixed_float16")
+from pyck_train import strategy_run_loop
+rng = np.random.default_rng(0)
+x = rng.normal(size=(256, 8)).astype("float32")
+y = np.eye(2, dtype="float32")[(x[:, 0] > 0).astype(int)]
+with strategy.scope():
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"),
+                              keras.layers.Dense(2, activation="softmax", dtype="float32")])
+    model.compile(keras.optimizers.Adam(0.01), loss=keras.losses.CategoricalCrossentropy())
+batches = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)
+history = strategy_run_loop.fit(model, batches, validation_data=batches, epochs=4, steps_per_epoch=None,
+                                class_weight={0: 1.0, 1: 3.0}, callbacks=[], strategy=strategy, global_batch=32)
+print(json.dumps({"optimizer": type(model.optimizer).__name__, "compute": model.layers[0].compute_dtype,
+                  "loss": history.history["loss"], "val_accuracy": history.history["val_accuracy"]}))
+"""
+
+
+def test_the_loop_keeps_mixed_precision_loss_scaling_and_class_weights_on_cpu():
+    result = run_python("-c", MIXED_PRECISION_LOOP, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["optimizer"] == "LossScaleOptimizer" and report["compute"] == "float16"
+    assert report["loss"][-1] < report["loss"][0] and report["val_accuracy"][-1] > 0.9
