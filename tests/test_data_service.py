@@ -4,6 +4,8 @@ training example seen exactly once per epoch, and a training run fed by them."""
 from __future__ import annotations
 
 import collections
+import json
+import os
 import socket
 import subprocess
 import sys
@@ -88,5 +90,10 @@ def test_training_reads_its_batches_from_the_service(service, built_data_dir, tm
 def test_bad_data_service_flags_are_usage_errors(tmp_path):
     bad = run_python("-m", "pyck_train", f"--model_dir={tmp_path}", "--data_service=localhost:5050", timeout=120)
     assert bad.returncode != 0 and "--data_service must be grpc://HOST:PORT" in bad.stderr
+    both = run_python("-m", "pyck_train", f"--model_dir={tmp_path}", "--data_service=grpc://localhost:5050",
+                      "--distribution=multi_worker", timeout=120,
+                      env={**os.environ, "TF_CONFIG": json.dumps({"cluster": {"worker": ["localhost:1"]},
+                                                                  "task": {"type": "worker", "index": 0}})})
+    assert both.returncode != 0 and "not supported yet" in both.stderr
     role = run_python("-m", "pyck_train.data_service", "master", "--port=1", timeout=120)
     assert role.returncode != 0 and "dispatcher or worker" in role.stderr
