@@ -17,7 +17,7 @@ from pyck_train.modeling import run_directory
 
 FLAGS_FILE = run_directory.FLAGS
 # Flags that change what is measured or where data is read from, never the weights: a rerun may change them.
-NOT_TRAINING = frozenset({"model_dir", "data_dir", "tta", "metadata_prior", "runtime"})
+NOT_TRAINING = frozenset({"model_dir", "data_dir", "tta", "metadata_prior", "runtime", "data_service"})
 
 
 class RunDirectoryError(ValueError):
