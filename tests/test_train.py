@@ -190,14 +190,14 @@ def test_every_flagfile_parses_and_validates(flagfile):
 
 
 @pytest.fixture(scope="module")
-def subset_runs(data_dir, tmp_path_factory) -> dict:
+def subset_runs(built_data_dir, tmp_path_factory) -> dict:
     """One frozen Lite0 setup on 64 training images, run three ways: head on cached features extracted by Keras,
     the same through LiteRT, and a plain frozen phase that runs the base on every batch."""
     root = tmp_path_factory.mktemp("subset_runs")
     ways = {"keras": dict(cache_features=True, runtime="keras"), "litert": dict(cache_features=True, runtime="litert"),
             "plain": dict(cache_features=False, runtime="keras")}
-    return {name: train(small_config(data_dir, str(root / name), **{**CACHED, "epochs": 2, "train_subset": 64,
-                                                                     **way}))
+    return {name: train(small_config(built_data_dir, str(root / name), **{**CACHED, "epochs": 2, "train_subset": 64,
+                                                                           **way}))
             for name, way in ways.items()}
 
 
