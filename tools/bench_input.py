@@ -219,6 +219,9 @@ def run(dataset: str, tfrecord_dir: str, array_record_dir: str | None, work: str
 
 
 def main(argv: list[str]) -> None:
+    from pyck_tfds.console import quiet_python_logs
+
+    quiet_python_logs()
     with tempfile.TemporaryDirectory() as work:
         if FLAGS.data_dir:
             dataset, tfrecord_dir, array_record_dir = FLAGS.dataset, FLAGS.data_dir, None
