@@ -54,21 +54,21 @@ class TrainedRun:
                 return json.load(f).get("filter", {}).get("level") or "class"
         return "class"
 
+    def _saved_prior(self, file_name: str, prior_class, why_missing: str):
+        path = os.path.join(self.model_dir, file_name)
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"{path} does not exist: {why_missing}")
+        return prior_class.from_json(path, self.labels)
+
     def location_prior(self) -> LocationPrior:
         """The p(class | cell) the trainer fitted on the training split; an error says why when there is none."""
-        path = os.path.join(self.model_dir, names.LOCATION_PRIOR)
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"{path} does not exist: the training images of this run had no coordinates (only "
-                                    "the *_csv configs store them), so it has no location prior")
-        return LocationPrior.from_json(path, self.labels)
+        return self._saved_prior(names.LOCATION_PRIOR, LocationPrior, "the training images of this run had no "
+                                 "coordinates (only the *_csv configs store them), so it has no location prior")
 
     def month_prior(self) -> MonthPrior:
         """The p(class | month) the trainer fitted on the training split; an error says why when there is none."""
-        path = os.path.join(self.model_dir, names.MONTH_PRIOR)
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"{path} does not exist: the training images of this run had no dates, so it has "
-                                    "no month prior (drop --metadata_prior=month)")
-        return MonthPrior.from_json(path, self.labels)
+        return self._saved_prior(names.MONTH_PRIOR, MonthPrior, "the training images of this run had no dates, so it "
+                                 "has no month prior (drop --metadata_prior=month)")
 
 
 def load_run(model_dir: str, data_dir: str | None = None, runtime: str = "keras") -> TrainedRun:

@@ -17,13 +17,12 @@ class Role:
     task_type: str
     task_id: int
     workers: int  # every task that trains, chief included
+    has_chief_task: bool = False  # the cluster names a `chief`; else worker 0 is the chief
 
     @property
     def is_chief(self) -> bool:
         return self.task_type == "chief" or (self.task_type == "worker" and self.task_id == 0
-                                             and not self._has_chief)
-
-    _has_chief: bool = False
+                                             and not self.has_chief_task)
 
 
 SINGLE = Role("worker", 0, 1)

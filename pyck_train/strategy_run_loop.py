@@ -22,9 +22,8 @@ import keras
 import tensorflow as tf
 
 
-def _count_and_sums(model: keras.Model, per_example_loss: keras.losses.Loss, images, labels, weights):
-    probabilities = model(images, training=False)
-    losses = per_example_loss(labels, probabilities) * weights
+def _sums(losses, probabilities, labels):
+    """(loss sum, correct, examples) of one replica's batch."""
     correct = tf.cast(tf.equal(tf.argmax(probabilities, -1), tf.argmax(labels, -1)), tf.float32)
     return tf.reduce_sum(losses), tf.reduce_sum(correct), tf.cast(tf.shape(labels)[0], tf.float32)
 
@@ -40,21 +39,20 @@ def make_steps(model: keras.Model, strategy: tf.distribute.Strategy, *, global_b
         return tf.gather(table, tf.argmax(labels, -1)) if class_weight else tf.ones(tf.shape(labels)[:1])
 
     def replica_train(images, labels):
-        weights = weights_of(labels)
         with tf.GradientTape() as tape:
-            probabilities = model(images, training=True)
-            losses = per_example_loss(labels, tf.cast(probabilities, tf.float32)) * weights
+            probabilities = tf.cast(model(images, training=True), tf.float32)
+            losses = per_example_loss(labels, probabilities) * weights_of(labels)
             loss = tf.nn.compute_average_loss(losses, global_batch_size=global_batch)
             if model.losses:
                 loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
             scaled = model.optimizer.scale_loss(loss)
         gradients = tape.gradient(scaled, model.trainable_variables)
         model.optimizer.apply_gradients(zip(gradients, model.trainable_variables))
-        correct = tf.cast(tf.equal(tf.argmax(probabilities, -1), tf.argmax(labels, -1)), tf.float32)
-        return tf.reduce_sum(losses), tf.reduce_sum(correct), tf.cast(tf.shape(labels)[0], tf.float32)
+        return _sums(losses, probabilities, labels)
 
     def replica_eval(images, labels):
-        return _count_and_sums(model, per_example_loss, images, labels, tf.ones(tf.shape(labels)[:1]))
+        probabilities = tf.cast(model(images, training=False), tf.float32)
+        return _sums(per_example_loss(labels, probabilities), probabilities, labels)
 
     def all_reduced(replica_fn):
         @tf.function(jit_compile=jit_compile)
@@ -113,12 +111,6 @@ def fit(model: keras.Model, train_batches: tf.data.Dataset, *, validation_data: 
             break
     callback_list.on_train_end(logs)
     return history
-
-
-def label_smoothing_of(loss: keras.losses.Loss) -> float:
-    """The label smoothing `optimization.classification_loss` compiled into the model."""
-    config = loss.get_config() if isinstance(loss, keras.losses.Loss) else {}
-    return float(config.get("label_smoothing", 0.0))
 
 
 def barrier(strategy: tf.distribute.Strategy) -> None:
