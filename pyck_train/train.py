@@ -108,9 +108,9 @@ def _load_data(config: TrainConfig, batch: int) -> _Data:
         available = tfds.builder(config.dataset, data_dir=config.data_dir).info.splits["train"].num_examples
         train_split = f"train[:{min(config.train_subset, available)}]"
     # Shard order is shuffled only without the cache: a cached split is shuffled whole every epoch, by (seed, epoch).
-    served = {"train": config.data_service is not None}  # workers read it in parts: its size is not asserted
+    # tf.data service workers read the training split in parts: its size is not asserted then.
     raw = {name: load_split(config.dataset, split, config.data_dir, shuffle_files=name == "train" and not config.cache,
-                            seed=config.seed, known_size=not served.get(name, False))
+                            seed=config.seed, known_size=not (name == "train" and config.data_service))
            for name, split in (("train", train_split), ("validation", "validation"), ("test", "test"))}
     info = raw["train"][1]
     labels, shape = info.features["label"].names, image_shape(info)
