@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 
@@ -38,6 +39,17 @@ def sample_filter():
     from pyck_tfds.dump import DumpFilter
 
     return DumpFilter(min_per_class=SMALL_IMAGES_PER_FAMILY)
+
+
+def free_ports(n: int) -> list[int]:
+    """`n` distinct ports free on 127.0.0.1 now (held together while chosen, so they differ)."""
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
 
 
 def write_text(path, text: str) -> str:

@@ -6,22 +6,15 @@ from __future__ import annotations
 import collections
 import json
 import os
-import socket
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-from tests.conftest import BUILT_DATASET, ROOT, build_dataset, family7_config, run_python
+from tests.conftest import BUILT_DATASET, ROOT, build_dataset, family7_config, free_ports, run_python
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("localhost", 0))
-        return s.getsockname()[1]
 
 
 def start(*args: str) -> tuple[subprocess.Popen, str]:
@@ -38,8 +31,8 @@ def service():
     """grpc://localhost:PORT of a dispatcher with two workers, all three as separate processes."""
     dispatcher, line = start("dispatcher", "--port=0")
     target = line.split(" at ", 1)[1].split()[0]
-    workers = [start("worker", f"--port={free_port()}", f"--dispatcher={target.removeprefix('grpc://')}")[0]
-               for _ in range(2)]
+    workers = [start("worker", f"--port={port}", f"--dispatcher={target.removeprefix('grpc://')}")[0]
+               for port in free_ports(2)]
     yield target
     for process in (*workers, dispatcher):
         process.terminate()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,23 +13,13 @@ import time
 import pandas as pd
 import pytest
 
-from tests.conftest import BUILT_DATASET, ROOT, run_python
+from tests.conftest import BUILT_DATASET, ROOT, free_ports, run_python
 
 pytestmark = pytest.mark.slow
 # Frozen ImageNet Lite0 and a pooling head, the base run on every batch (no feature cache): the loop's full path.
 FLAGS = ["--flagfile=configs/quickstart.flags", f"--dataset={BUILT_DATASET}", "--nocache_features", "--head=gap",
          "--epochs=2", "--runtime=keras", "--seed=1"]
 PER_WORKER_BATCH, RATE = 16, 0.01
-
-
-def free_ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 def start_cluster(data_dir: str, model_dir: str) -> list[subprocess.Popen]:
