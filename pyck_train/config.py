@@ -103,8 +103,9 @@ class TrainConfig:
     data_service: str | None = setting(None, "grpc://HOST:PORT of a tf.data service dispatcher (`python -m "
                                        "pyck_train.data_service`): its workers read, decode, prepare, augment and "
                                        "batch the training split, each example once per epoch; the training split is "
-                                       "then not cached here and its order is not a function of the seed. One "
-                                       "trainer (not with --distribution=multi_worker yet).")
+                                       "then not cached here and its order is not a function of the seed. With "
+                                       "--distribution=multi_worker the workers share one job: each batch goes to "
+                                       "one of them.")
     jit_compile: bool = setting(False, "Compile train steps with XLA.")
     runtime: str = setting("auto", "What runs the frozen base to extract features (--cache_features, calibration): "
                            "LiteRT (XNNPACK, several times faster on CPU, same numbers), Keras, or auto: LiteRT "

@@ -74,14 +74,6 @@ def _cluster_described(value: str) -> bool:
     return value != "multi_worker" or tf_config_error(os.environ.get("TF_CONFIG")) is None
 
 
-@flags.multi_flags_validator(["data_service", "distribution"],
-                             message="--data_service with --distribution=multi_worker is not supported yet: each "
-                             "worker would read the whole epoch from the service. Use the data service on one "
-                             "machine, or multi_worker with each worker reading its shard of --data_dir")
-def _data_service_on_one_trainer(values: dict) -> bool:
-    return values["data_service"] is None or values["distribution"] != "multi_worker"
-
-
 def mark_required() -> None:
     flags.mark_flag_as_required("model_dir")
 

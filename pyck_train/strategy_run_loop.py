@@ -16,7 +16,9 @@ Scores are sums and counts all-reduced over the replicas, so every worker logs t
 
 from __future__ import annotations
 
+import secrets
 import time
+from typing import Callable
 
 import keras
 import tensorflow as tf
@@ -73,15 +75,22 @@ def _evaluate(eval_step, batches) -> dict[str, float]:
     return {"val_loss": loss / max(count, 1.0), "val_accuracy": correct / max(count, 1.0)}
 
 
-def fit(model: keras.Model, train_batches: tf.data.Dataset, *, validation_data: tf.data.Dataset, epochs: int,
+def fit(model: keras.Model, train_batches: tf.data.Dataset | Callable[[tf.distribute.InputContext], tf.data.Dataset],
+        *, validation_data: tf.data.Dataset, epochs: int,
         steps_per_epoch: int | None, class_weight: dict[int, float] | None, callbacks: list,
         strategy: tf.distribute.Strategy, global_batch: int, label_smoothing: float = 0.0,
         jit_compile: bool = False) -> keras.callbacks.History:
     """`model.fit(train_batches, validation_data=..., epochs=..., callbacks=...)` for a compiled `model`, over
-    `strategy.run`; prints one line per epoch, as `fit(verbose=2)` does."""
+    `strategy.run`; prints one line per epoch, as `fit(verbose=2)` does, with the examples the cluster trained on.
+
+    `train_batches` is the global batches (each worker keeps its shard), or a function of the input context
+    that gives this worker's own batches (tf.data service: a worker may get more batches than another; one
+    that runs out steps on empty batches until every worker is done, so the collectives stay matched).
+    """
     train_step, eval_step = make_steps(model, strategy, global_batch=global_batch, label_smoothing=label_smoothing,
                                        class_weight=class_weight, jit_compile=jit_compile)
-    distributed_train = strategy.experimental_distribute_dataset(train_batches)
+    distributed_train = (strategy.distribute_datasets_from_function(train_batches) if callable(train_batches)
+                         else strategy.experimental_distribute_dataset(train_batches))
     distributed_validation = strategy.experimental_distribute_dataset(validation_data)
     history = keras.callbacks.History()
     callback_list = keras.callbacks.CallbackList([*callbacks, history], model=model)
@@ -104,7 +113,7 @@ def fit(model: keras.Model, train_batches: tf.data.Dataset, *, validation_data: 
         logs = {"accuracy": correct / max(count, 1.0), "loss": loss / max(count, 1.0),
                 **_evaluate(eval_step, distributed_validation),
                 "learning_rate": float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))}
-        print(f"Epoch {epoch + 1}/{epochs} - {time.perf_counter() - start:.0f}s - "
+        print(f"Epoch {epoch + 1}/{epochs} - {time.perf_counter() - start:.0f}s - {count:.0f} examples - "
               + " - ".join(f"{k}: {v:.4f}" for k, v in logs.items() if k != "learning_rate"), flush=True)
         callback_list.on_epoch_end(epoch, logs)
         if model.stop_training:
@@ -113,11 +122,22 @@ def fit(model: keras.Model, train_batches: tf.data.Dataset, *, validation_data: 
     return history
 
 
-def barrier(strategy: tf.distribute.Strategy) -> None:
-    """Returns once every worker of the cluster has called it (an all-reduce of nothing much)."""
+def _sum_over_workers(strategy: tf.distribute.Strategy, value: tf.Tensor) -> tf.Tensor:
+    """`value` summed over every replica of the cluster: returns once every worker has sent its own."""
 
     @tf.function
-    def all_reduce_one():
-        return strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(lambda: tf.constant(1.0)), axis=None)
+    def all_reduce(value):
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(lambda: value), axis=None)
 
-    all_reduce_one()
+    return all_reduce(value)
+
+
+def barrier(strategy: tf.distribute.Strategy) -> None:
+    """Returns once every worker of the cluster has called it."""
+    _sum_over_workers(strategy, tf.constant(1.0))
+
+
+def agreed_random_number(strategy: tf.distribute.Strategy) -> int:
+    """A random number, the same on every worker: the sum of one drawn by each from the system's entropy
+    (not the seeded generators, so a restarted cluster draws another)."""
+    return int(_sum_over_workers(strategy, tf.constant(secrets.randbits(48), tf.int64)))

@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from typing import Callable
 
 import keras
 import numpy as np
@@ -81,6 +82,7 @@ class _Data:
     train_labels: np.ndarray
     train_months: np.ndarray
     train_coordinates: tuple[np.ndarray, np.ndarray]  # latitude, longitude; NaN where unknown
+    augment: Callable  # the training batches' transform: augmentation, one-hot labels
     steps: int
     batch: int  # global batch (per replica x replicas)
     epoch_seeds: EpochSeeds  # the training order is a function of (seed, epoch): resumed runs see the same batches
@@ -95,6 +97,7 @@ class _Run:
     distribution: tf.distribute.Strategy
     data: _Data
     role: Role  # in a multi-worker cluster, only the chief writes files
+    service_job: str | None = None  # the tf.data service job a multi-worker cluster shares (name prefix)
     cached: dict = dataclasses.field(default_factory=dict)  # pooled train/validation features, on first use
 
     @property
@@ -103,6 +106,8 @@ class _Run:
 
 
 def _load_data(config: TrainConfig, batch: int) -> _Data:
+    """The splits, their pipelines and the training labels; a multi-worker cluster on tf.data service gets
+    its training batches per phase instead (`_service_batches`)."""
     train_split = "train"
     if config.train_subset:  # tfds refuses a slice past the end: a subset larger than the split is the split
         available = tfds.builder(config.dataset, data_dir=config.data_dir).info.splits["train"].num_examples
@@ -116,17 +121,32 @@ def _load_data(config: TrainConfig, batch: int) -> _Data:
     labels, shape = info.features["label"].names, image_shape(info)
     augment = batch_augmenter(config.augment, len(labels), mixup=config.mixup, cutmix=config.cutmix, seed=config.seed)
     epoch_seeds = EpochSeeds()
+    multi_worker = config.distribution == "multi_worker"
     pipelines = {
         name: make_pipeline(ds, image_size=shape[:2], training=name == "train", batch_size=batch, cache=config.cache,
                             shuffle_buffer=config.shuffle_buffer, seed=config.seed,
                             batch_transform=augment if name == "train" else None, epoch_seeds=epoch_seeds,
-                            data_service=config.data_service if name == "train" else None)
+                            data_service=config.data_service if name == "train" and not multi_worker else None)
         for name, (ds, _) in raw.items()
     }
     columns = read_columns(config.dataset, train_split, config.data_dir, ("label", "date", "latitude", "longitude"))
     steps = config.steps_per_epoch or -(-len(columns["label"]) // batch)
     return _Data(raw, pipelines, labels, shape, columns["label"].astype(np.int64), months_of(columns["date"]),
-                 (columns["latitude"], columns["longitude"]), steps, batch, epoch_seeds)
+                 (columns["latitude"], columns["longitude"]), augment, steps, batch, epoch_seeds)
+
+
+def _service_batches(run: _Run, tag: str) -> Callable[[tf.distribute.InputContext], tf.data.Dataset]:
+    """Each worker's training batches, from the tf.data service job the cluster shares in phase `tag`: the
+    dispatcher hands each batch to one worker, so the cluster reads each example once per epoch."""
+    config, data = run.config, run.data
+
+    def this_workers_batches(context: tf.distribute.InputContext) -> tf.data.Dataset:
+        return make_pipeline(data.raw["train"][0], image_size=data.image_shape[:2], training=True,
+                             batch_size=context.get_per_replica_batch_size(data.batch),
+                             shuffle_buffer=config.shuffle_buffer, seed=config.seed, batch_transform=data.augment,
+                             data_service=config.data_service, service_job=f"{run.service_job}-{tag}")
+
+    return this_workers_batches
 
 
 def _plain_batches(run: _Run, split: str) -> tf.data.Dataset:
@@ -273,6 +293,8 @@ def _train_phase(model: keras.Model, run: _Run, index: int, phase: Phase, extra_
     validation_batches = data.pipelines["validation"].map(_one_hot(num_classes))
     if config.cache_features and phase.base == "none":
         fitted, train_batches, validation_batches = _head_on_cached_features(model, run, tag)
+    elif run.service_job:
+        train_batches = _service_batches(run, tag)
     best_file = directory.best_checkpoint(tag, head_only=fitted is not model)
     _compile(fitted, run, rate)
     callbacks = _callbacks(run, tag, phase, best_file, plateau=isinstance(rate, float)) + list(extra_callbacks)
@@ -413,6 +435,9 @@ def _start(config: TrainConfig) -> _Run:
     folders, seed, precision, the data; labels.txt written (by the chief)."""
     distribution = resolve_distribution(config.distribution)
     role = current_role(config.distribution)
+    service_job = None
+    if config.data_service and config.distribution == "multi_worker":  # a new name each launch: jobs outlive runs
+        service_job = f"pyck-{strategy_run_loop.agreed_random_number(distribution):x}"
     directory = RunDirectory(config.model_dir)
     if role.is_chief:
         for folder in (run_directory.CHECKPOINTS, run_directory.PHASES, run_directory.LOGS):
@@ -428,7 +453,7 @@ def _start(config: TrainConfig) -> _Run:
     if role.is_chief:
         with open(directory.path(run_directory.LABELS), "w") as f:
             f.write("\n".join(data.labels) + "\n")
-    return _Run(config, directory, distribution, data, role)
+    return _Run(config, directory, distribution, data, role, service_job)
 
 
 def train(config: TrainConfig, extra_callbacks: list[keras.callbacks.Callback] = ()) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -50,6 +51,25 @@ def free_ports(n: int) -> list[int]:
     for s in sockets:
         s.close()
     return ports
+
+
+def start_training_cluster(args: list[str], workers: int = 2) -> list[subprocess.Popen]:
+    """`python -m pyck_train ARGS --distribution=multi_worker` in each process of a cluster on 127.0.0.1,
+    as users start one: the same command everywhere, a TF_CONFIG per worker."""
+    addresses = [f"127.0.0.1:{port}" for port in free_ports(workers)]
+    processes = []
+    for index in range(workers):
+        tf_config = {"cluster": {"worker": addresses}, "task": {"type": "worker", "index": index}}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CONFIG": json.dumps(tf_config)}
+        processes.append(subprocess.Popen([sys.executable, "-m", "pyck_train", *args, "--distribution=multi_worker"],
+                                          cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    return processes
+
+
+def finish(processes: list[subprocess.Popen], timeout: int = 600) -> list[tuple[int, str, str]]:
+    """(return code, stdout, stderr) of each process once it has ended."""
+    outputs = [p.communicate(timeout=timeout) for p in processes]
+    return [(p.returncode, *output) for p, output in zip(processes, outputs)]
 
 
 def write_text(path, text: str) -> str:

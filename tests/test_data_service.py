@@ -1,18 +1,27 @@
 """Training input on tf.data service: a dispatcher and two workers started as users start them, each
-training example seen exactly once per epoch, and a training run fed by them."""
+training example seen exactly once per epoch, and training runs fed by them: one trainer, and a
+two-worker cluster that shares one job."""
 
 from __future__ import annotations
 
 import collections
 import json
-import os
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-from tests.conftest import BUILT_DATASET, ROOT, build_dataset, family7_config, free_ports, run_python
+from tests.conftest import (
+    BUILT_DATASET,
+    ROOT,
+    build_dataset,
+    family7_config,
+    finish,
+    free_ports,
+    run_python,
+    start_training_cluster,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -80,13 +89,25 @@ def test_training_reads_its_batches_from_the_service(service, built_data_dir, tm
     assert "val_accuracy" in open(tmp_path / "run" / "history_0_head.csv").read()
 
 
+def test_a_two_worker_cluster_shares_one_job_and_reads_each_example_once_per_epoch(service, sharded_data_dir,
+                                                                                   tmp_path):
+    from pyck_train.modeling.input_pipeline import load_split
+
+    train_examples = load_split(BUILT_DATASET, "train", sharded_data_dir)[1].splits["train"].num_examples
+    results = finish(start_training_cluster(
+        ["--flagfile=configs/quickstart.flags", f"--dataset={BUILT_DATASET}", f"--data_dir={sharded_data_dir}",
+         f"--model_dir={tmp_path / 'run'}", "--nocache_features", "--backbone=mobilenet_v3_small", "--weights=none",
+         "--head=gap", "--epochs=2", "--batch_size=8", f"--data_service={service}", "--runtime=keras"]))
+    for returncode, stdout, stderr in results:
+        assert returncode == 0, stderr[-3000:]
+    # The chief's epoch lines count the examples the whole cluster trained on (all-reduced).
+    epochs = [line for line in results[0][1].splitlines() if line.startswith("Epoch ")]
+    assert [line.split(" - ")[2] for line in epochs] == [f"{train_examples} examples"] * 2, epochs
+    assert json.load(open(tmp_path / "run" / "metrics.json"))["replicas"] == 2
+
+
 def test_bad_data_service_flags_are_usage_errors(tmp_path):
     bad = run_python("-m", "pyck_train", f"--model_dir={tmp_path}", "--data_service=localhost:5050", timeout=120)
     assert bad.returncode != 0 and "--data_service must be grpc://HOST:PORT" in bad.stderr
-    both = run_python("-m", "pyck_train", f"--model_dir={tmp_path}", "--data_service=grpc://localhost:5050",
-                      "--distribution=multi_worker", timeout=120,
-                      env={**os.environ, "TF_CONFIG": json.dumps({"cluster": {"worker": ["localhost:1"]},
-                                                                  "task": {"type": "worker", "index": 0}})})
-    assert both.returncode != 0 and "not supported yet" in both.stderr
     role = run_python("-m", "pyck_train.data_service", "master", "--port=1", timeout=120)
     assert role.returncode != 0 and "dispatcher or worker" in role.stderr

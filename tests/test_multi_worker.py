@@ -1,5 +1,6 @@
 """`--distribution=multi_worker`: two worker processes on 127.0.0.1 with TF_CONFIG train through the custom loop
-over `strategy.run`; the chief writes the outputs; a killed cluster resumes from its last epoch."""
+over `strategy.run`; the chief writes the outputs; a killed cluster resumes from its last epoch and then
+scores as one machine does."""
 
 from __future__ import annotations
 
@@ -7,13 +8,12 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pandas as pd
 import pytest
 
-from tests.conftest import BUILT_DATASET, ROOT, free_ports, run_python
+from tests.conftest import BUILT_DATASET, finish, run_python, start_training_cluster
 
 pytestmark = pytest.mark.slow
 # Frozen ImageNet Lite0 and a pooling head, the base run on every batch (no feature cache): the loop's full path.
@@ -23,21 +23,8 @@ PER_WORKER_BATCH, RATE = 16, 0.01
 
 
 def start_cluster(data_dir: str, model_dir: str) -> list[subprocess.Popen]:
-    workers = [f"127.0.0.1:{port}" for port in free_ports(2)]
-    processes = []
-    for index in range(2):
-        env = {**os.environ, "PYTHONUNBUFFERED": "1",
-               "TF_CONFIG": json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})}
-        processes.append(subprocess.Popen(
-            [sys.executable, "-m", "pyck_train", *FLAGS, f"--data_dir={data_dir}", f"--model_dir={model_dir}",
-             "--distribution=multi_worker", f"--batch_size={PER_WORKER_BATCH}", f"--learning_rate={RATE}"],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-    return processes
-
-
-def finish(processes: list[subprocess.Popen], timeout: int = 600) -> list[tuple[int, str, str]]:
-    outputs = [p.communicate(timeout=timeout) for p in processes]
-    return [(p.returncode, *output) for p, output in zip(processes, outputs)]
+    return start_training_cluster([*FLAGS, f"--data_dir={data_dir}", f"--model_dir={model_dir}",
+                                   f"--batch_size={PER_WORKER_BATCH}", f"--learning_rate={RATE}"])
 
 
 def epochs_logged(history) -> int:
@@ -47,31 +34,15 @@ def epochs_logged(history) -> int:
         return 0
 
 
-def test_two_workers_train_like_one_machine_with_the_same_global_batch(built_data_dir, tmp_path):
-    results = finish(start_cluster(built_data_dir, str(tmp_path / "cluster")))
-    for returncode, stdout, stderr in results:
-        assert returncode == 0, stderr[-3000:]
-    assert "worker 1 trained its part" in results[1][1]
-    cluster = json.load(open(tmp_path / "cluster" / "metrics.json"))
-    assert cluster["replicas"] == 2
-    for name in ("model.keras", "saved_model", "calibration.json", "history_0_head.csv", "flags.txt"):
-        assert os.path.exists(tmp_path / "cluster" / name), name
-    history = pd.read_csv(tmp_path / "cluster" / "history_0_head.csv")
-    assert history["epoch"].tolist() == [0, 1]
-    # One machine, one replica: the same global batch, and the rate the cluster's linear scaling gave it.
-    single = run_python("-m", "pyck_train", *FLAGS, f"--data_dir={built_data_dir}",
-                        f"--model_dir={tmp_path / 'single'}", f"--batch_size={2 * PER_WORKER_BATCH}",
-                        f"--learning_rate={2 * RATE}", timeout=600)
-    assert single.returncode == 0, single.stderr[-3000:]
-    alone = json.load(open(tmp_path / "single" / "metrics.json"))
-    print({split: (cluster[split]["accuracy"], alone[split]["accuracy"]) for split in ("validation", "test")})
-    for split in ("validation", "test"):
-        assert abs(cluster[split]["accuracy"] - alone[split]["accuracy"]) <= 0.1, split
-    assert cluster["test"]["accuracy"] > 0.5
+@pytest.fixture(scope="module")
+def resumed_cluster(built_data_dir, tmp_path_factory):
+    """A two-worker run whose worker 1 is killed in epoch 2, then the cluster started again with the same
+    command: (model_dir, epochs finished before the kill, the second launch's (code, stdout, stderr)s).
 
-
-def test_a_killed_worker_and_the_restarted_cluster_resume_from_the_last_epoch(built_data_dir, tmp_path):
-    model_dir = tmp_path / "cluster"
+    Both tests below read this one run (a cluster run costs minutes on 2 cores): the second launch is the
+    cluster run that is compared with one machine, so a resume that lost or spoiled state shows there too.
+    """
+    model_dir = tmp_path_factory.mktemp("cluster")
     history = model_dir / "history_0_head.csv"
     processes = start_cluster(built_data_dir, str(model_dir))
     deadline = time.monotonic() + 600
@@ -87,14 +58,38 @@ def test_a_killed_worker_and_the_restarted_cluster_resume_from_the_last_epoch(bu
         print("the chief was still waiting on its peer after 60 s: killed")
     finish(processes)
     done = pd.read_csv(history)["epoch"].tolist()
+    return model_dir, done, finish(start_cluster(built_data_dir, str(model_dir)))
+
+
+def test_a_killed_worker_and_the_restarted_cluster_resume_from_the_last_epoch(resumed_cluster):
+    model_dir, done, results = resumed_cluster
     assert done and done == list(range(len(done))) and len(done) < 2
-    results = finish(start_cluster(built_data_dir, str(model_dir)))
     for returncode, stdout, stderr in results:
         assert returncode == 0, stderr[-3000:]
     epochs = [line for line in results[0][1].splitlines() if line.startswith("Epoch ")]
     assert [line.split()[1] for line in epochs] == [f"{e + 1}/2" for e in range(len(done), 2)], epochs
-    assert pd.read_csv(history)["epoch"].tolist() == [0, 1], "a finished epoch was trained again"
-    assert json.load(open(model_dir / "metrics.json"))["replicas"] == 2
+    assert pd.read_csv(model_dir / "history_0_head.csv")["epoch"].tolist() == [0, 1], "a finished epoch ran again"
+
+
+def test_two_workers_train_like_one_machine_with_the_same_global_batch(resumed_cluster, built_data_dir, tmp_path):
+    model_dir, _, results = resumed_cluster
+    for returncode, stdout, stderr in results:
+        assert returncode == 0, stderr[-3000:]
+    assert "worker 1 trained its part" in results[1][1]
+    cluster = json.load(open(model_dir / "metrics.json"))
+    assert cluster["replicas"] == 2
+    for name in ("model.keras", "saved_model", "calibration.json", "history_0_head.csv", "flags.txt"):
+        assert os.path.exists(model_dir / name), name
+    # One machine, one replica: the same global batch, and the rate the cluster's linear scaling gave it.
+    single = run_python("-m", "pyck_train", *FLAGS, f"--data_dir={built_data_dir}",
+                        f"--model_dir={tmp_path / 'single'}", f"--batch_size={2 * PER_WORKER_BATCH}",
+                        f"--learning_rate={2 * RATE}", timeout=600)
+    assert single.returncode == 0, single.stderr[-3000:]
+    alone = json.load(open(tmp_path / "single" / "metrics.json"))
+    print({split: (cluster[split]["accuracy"], alone[split]["accuracy"]) for split in ("validation", "test")})
+    for split in ("validation", "test"):
+        assert abs(cluster[split]["accuracy"] - alone[split]["accuracy"]) <= 0.1, split
+    assert cluster["test"]["accuracy"] > 0.5
 
 
 MIXED_PRECISION_LOOP = """

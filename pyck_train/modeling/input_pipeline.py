@@ -154,6 +154,7 @@ def make_pipeline(
     batch_transform: Callable[[tf.Tensor, tf.Tensor], tuple[tf.Tensor, tf.Tensor]] | None = None,
     epoch_seeds: EpochSeeds | None = None,
     data_service: str | None = None,
+    service_job: str | None = None,
 ) -> tf.data.Dataset:
     """Batches of (uint8 images in [0, 255] of the dataset's size, labels), for `model.fit` / `evaluate`.
 
@@ -161,11 +162,12 @@ def make_pipeline(
     `batch_transform` maps each batch after the cache and the shuffle (augmentation, one-hot labels).
     `epoch_seeds` makes the training order a function of (seed, epoch).
     `data_service` (grpc://HOST:PORT, training only) runs all of it on tf.data service workers: see
-    `through_data_service`.
+    `through_data_service` (`service_job` names a job several trainers share).
     """
     if data_service is not None:
         return through_data_service(encoded_and_labels, data_service, image_size=image_size, batch_size=batch_size,
-                                    shuffle_buffer=shuffle_buffer, seed=seed, batch_transform=batch_transform)
+                                    shuffle_buffer=shuffle_buffer, seed=seed, batch_transform=batch_transform,
+                                    job_name=service_job)
     options = tf.data.Options()
     deterministic = not training or epoch_seeds is not None  # an exact resume needs the same order into the cache
     options.deterministic = deterministic
@@ -191,13 +193,17 @@ def make_pipeline(
 
 def through_data_service(encoded_and_labels: tf.data.Dataset, service: str, *, image_size: tuple[int, int],
                          batch_size: int, shuffle_buffer: int = 2048, seed: int = 0,
-                         batch_transform: Callable | None = None) -> tf.data.Dataset:
+                         batch_transform: Callable | None = None, job_name: str | None = None) -> tf.data.Dataset:
     """Training batches made by tf.data service workers: shuffle, decode, prepare, batch and `batch_transform`.
 
     Dynamic sharding: the dispatcher hands the split's record files out to the workers as they ask, so
     each example is read once per epoch however many workers there are (a worker lost mid-epoch loses its
     part of that epoch). Nothing here may hold state outside the graph (no cache, no `EpochSeeds`): the
     graph is sent to the workers. `encoded_and_labels` comes from `load_split(..., known_size=False)`.
+
+    Trainers that pass the same `job_name` share one job: each batch goes to one of them, so the
+    cluster together still reads each example once per epoch (each new iteration of the dataset,
+    one per epoch, is a new round of the job). Without it each trainer gets a whole epoch of its own.
     """
     service_options = tf.data.Options()
     service_options.deterministic = False
@@ -213,5 +219,5 @@ def through_data_service(encoded_and_labels: tf.data.Dataset, service: str, *, i
     if batch_transform is not None:
         ds = ds.map(batch_transform, num_parallel_calls=AUTOTUNE)
     ds = ds.apply(tf.data.experimental.service.distribute(
-        processing_mode=tf.data.experimental.service.ShardingPolicy.DYNAMIC, service=service))
+        processing_mode=tf.data.experimental.service.ShardingPolicy.DYNAMIC, service=service, job_name=job_name))
     return ds.prefetch(AUTOTUNE)
