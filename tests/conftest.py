@@ -16,6 +16,20 @@ SMALL_IMAGES_PER_FAMILY = 30
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+# The README's test command runs two test processes (`-n 2 --dist loadfile --no-loadscope-reorder`): each
+# takes whole files (a file's fixtures are built once) in collection order. The longest files go first, so
+# that no long file starts last while the other process idles (ordered by their `--durations` totals).
+LONGEST_FILES_FIRST = ("tests/test_eval_cli.py", "tests/test_train.py", "tests/test_multi_worker.py",
+                       "tests/test_data_service.py", "tests/test_benchmarks.py", "tests/test_compare_backbones.py",
+                       "tests/test_tune.py", "tests/test_csv_export.py", "tests/test_efficientnet_lite.py",
+                       "tests/test_builder.py", "tests/test_trainer_core.py", "tests/test_provenance.py")
+
+
+def pytest_collection_modifyitems(items: list) -> None:
+    rank = {path: position for position, path in enumerate(LONGEST_FILES_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))  # stable: files keep their order
+
+
 def run_python(*args: str, timeout: int = 600, cwd: str = ROOT, env: dict | None = None
                ) -> subprocess.CompletedProcess:
     """`python ARGS` (`-m module ...` or `-c script ...`) from the repository root, output captured as text."""
