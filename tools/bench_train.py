@@ -33,6 +33,8 @@ flags.DEFINE_string("dataset", "mushroom_observer/family7", "Dataset/config in -
 flags.DEFINE_string("backbone", "efficientnet_lite0", "Backbone from the registry (weights are not loaded).")
 flags.DEFINE_integer("n_images", 640, "Training images per epoch.", lower_bound=8)
 flags.DEFINE_integer("batch_size", 32, "Batch size.", lower_bound=1)
+flags.DEFINE_integer("repeats", 2, "Timed epochs per case, the cases alternating; the best of each is kept (more: "
+                     "steadier ratios on a busy machine).", lower_bound=1)
 flags.DEFINE_integer("per_family", 120, "Sample dump size when no --data_dir is given.", lower_bound=10)
 
 
@@ -59,7 +61,7 @@ def compiled(model: keras.Model) -> keras.Model:
     return model
 
 
-def measure(dataset: str, data_dir: str, backbone: str, n_images: int, batch: int) -> dict:
+def measure(dataset: str, data_dir: str, backbone: str, n_images: int, batch: int, repeats: int = 2) -> dict:
     import tensorflow_datasets as tfds
 
     from pyck_train.modeling import feature_extraction
@@ -79,7 +81,7 @@ def measure(dataset: str, data_dir: str, backbone: str, n_images: int, batch: in
                              head="dense:128,dropout:0.25,dense:32,dropout:0.25")
     apply_phase(backbone_of(model), phases("frozen")[0], get_backbone_spec(backbone))
     compiled(model)
-    timed = timed_fits(model, {"pipeline": pipeline, "bound": bound})
+    timed = timed_fits(model, {"pipeline": pipeline, "bound": bound}, repeats)
     pipeline_seconds, bound_seconds = timed["pipeline"], timed["bound"]
     gpus = [device.name for device in tf.config.list_physical_devices("GPU")]
     result = {"images": n_images, "batch_size": batch, "backbone": backbone, "cpu": cpu_model(),
@@ -95,7 +97,7 @@ def measure(dataset: str, data_dir: str, backbone: str, n_images: int, batch: in
     extraction_seconds = time.perf_counter() - start
     head = compiled(feature_extraction.head_on_features(model))
     features_seconds = timed_fit(head, feature_extraction.feature_pipeline(features, labels, training=True,
-                                                                      batch_size=batch))
+                                                                      batch_size=batch), repeats)
     result["feature_cache"] = {"epoch_seconds_images": round(pipeline_seconds, 3),
                                "epoch_seconds_features": round(features_seconds, 4),
                                "one_off_extraction_seconds": round(extraction_seconds, 3),
@@ -107,7 +109,7 @@ def measure(dataset: str, data_dir: str, backbone: str, n_images: int, batch: in
             tuned = build_classifier(backbone, info.features["label"].num_classes, weights="none", head="gap",
                                      input_shape=shape)
             apply_phase(backbone_of(tuned), phases("unfreeze")[0], get_backbone_spec(backbone))
-            rates[policy] = steps / timed_fit(compiled(tuned), bound)
+            rates[policy] = steps / timed_fit(compiled(tuned), bound, repeats)
         keras.mixed_precision.set_global_policy("float32")
         result["precision"] = {f"{k}_steps_per_second": round(v, 3) for k, v in rates.items()}
         result["precision"]["mixed_float16_speedup"] = round(rates["mixed_float16"] / rates["float32"], 3)
@@ -120,7 +122,8 @@ def main(argv: list[str]) -> None:
             dataset, data_dir = FLAGS.dataset, FLAGS.data_dir
         else:
             dataset, data_dir, _ = build_sample(work, FLAGS.per_family, formats=("tfrecord",))
-        print(json.dumps(measure(dataset, data_dir, FLAGS.backbone, FLAGS.n_images, FLAGS.batch_size), indent=2))
+        print(json.dumps(measure(dataset, data_dir, FLAGS.backbone, FLAGS.n_images, FLAGS.batch_size,
+                                 FLAGS.repeats), indent=2))
 
 
 if __name__ == "__main__":
