@@ -24,37 +24,56 @@ import keras
 import tensorflow as tf
 
 
-def _sums(losses, probabilities, labels):
-    """(loss sum, correct, examples) of one replica's batch."""
+def _at_least_one(images, labels):
+    """(images, labels, weights): an empty batch becomes one blank example of weight 0, others get weights 1.
+
+    A replica may get an empty batch (a worker that ran out of tf.data service batches, the last partial batch
+    split over the replicas), and layers need not accept a batch of 0: oneDNN's convolutions give a wrongly
+    shaped result. With the blank example every replica runs the same graph and joins the same collectives,
+    and the weight of 0 keeps the blank out of the gradients and the sums. (BatchNorm never trains, so the
+    blank does not reach its statistics either.)
+    """
+    count = tf.shape(labels)[0]
+    blank = tf.cast(tf.equal(count, 0), tf.int32)
+    images = tf.concat([images, tf.zeros(tf.concat([[blank], tf.shape(images)[1:]], 0), images.dtype)], 0)
+    labels = tf.concat([labels, tf.zeros(tf.stack([blank, tf.shape(labels)[1]]), labels.dtype)], 0)
+    return images, labels, tf.concat([tf.ones([count]), tf.zeros([blank])], 0)
+
+
+def _sums(losses, probabilities, labels, weights):
+    """(loss sum, correct, examples) of one replica's batch, counting the examples of weight 1."""
     correct = tf.cast(tf.equal(tf.argmax(probabilities, -1), tf.argmax(labels, -1)), tf.float32)
-    return tf.reduce_sum(losses), tf.reduce_sum(correct), tf.cast(tf.shape(labels)[0], tf.float32)
+    return tf.reduce_sum(losses * weights), tf.reduce_sum(correct * weights), tf.reduce_sum(weights)
 
 
 def make_steps(model: keras.Model, strategy: tf.distribute.Strategy, *, global_batch: int, label_smoothing: float,
                class_weight: dict[int, float] | None, jit_compile: bool = False):
-    """(train_step, eval_step) over one distributed batch; each returns (loss sum, correct, examples), all-reduced."""
+    """(train_step, eval_step) over one distributed batch; each returns (loss sum, correct, examples), all-reduced.
+    A replica's empty batch adds zero to the gradients and the sums (`_at_least_one`)."""
     per_example_loss = keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing, reduction=None)
     num_classes = model.output_shape[-1]
     table = tf.constant([(class_weight or {}).get(i, 1.0) for i in range(num_classes)], tf.float32)
 
-    def weights_of(labels):
+    def class_weights_of(labels):
         return tf.gather(table, tf.argmax(labels, -1)) if class_weight else tf.ones(tf.shape(labels)[:1])
 
     def replica_train(images, labels):
+        images, labels, weights = _at_least_one(images, labels)
         with tf.GradientTape() as tape:
             probabilities = tf.cast(model(images, training=True), tf.float32)
-            losses = per_example_loss(labels, probabilities) * weights_of(labels)
-            loss = tf.nn.compute_average_loss(losses, global_batch_size=global_batch)
+            losses = per_example_loss(labels, probabilities) * class_weights_of(labels)
+            loss = tf.nn.compute_average_loss(losses * weights, global_batch_size=global_batch)
             if model.losses:
                 loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
             scaled = model.optimizer.scale_loss(loss)
         gradients = tape.gradient(scaled, model.trainable_variables)
         model.optimizer.apply_gradients(zip(gradients, model.trainable_variables))
-        return _sums(losses, probabilities, labels)
+        return _sums(losses, probabilities, labels, weights)
 
     def replica_eval(images, labels):
+        images, labels, weights = _at_least_one(images, labels)
         probabilities = tf.cast(model(images, training=False), tf.float32)
-        return _sums(per_example_loss(labels, probabilities), probabilities, labels)
+        return _sums(per_example_loss(labels, probabilities), probabilities, labels, weights)
 
     def all_reduced(replica_fn):
         @tf.function(jit_compile=jit_compile)

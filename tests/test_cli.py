@@ -31,7 +31,9 @@ def test_inspect_text_shows_funnel_and_splits(sample_dump):
 
 
 def without_tf_log_level() -> dict:
-    return {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    """The user's environment without TF_CPP_MIN_LOG_LEVEL, and oneDNN forced on: TensorFlow then prints its
+    start-up lines on any CPU (by default only where oneDNN is on, AVX-512 class CPUs)."""
+    return {**{k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}, "TF_ENABLE_ONEDNN_OPTS": "1"}
 
 
 def is_pyck_line(line: str) -> bool:
@@ -47,6 +49,31 @@ def test_tools_print_their_own_lines_and_progress_only(sample_dump, built_data_d
                          f"--out={tmp_path / 'preview.png'}", env=without_tf_log_level())
     assert preview.returncode == 0 and preview.stderr == "", preview.stderr
     assert preview.stdout.splitlines() == [f"wrote {tmp_path / 'preview.png'}"]
+
+
+IMPORT_TENSORFLOW = ("import sys; from pyck_tfds.console import quiet_tensorflow; quiet_tensorflow(); "
+                     "import keras, tensorflow; print('after', file=sys.stderr)")
+
+
+def test_tensorflow_is_imported_without_its_start_up_lines_unless_the_user_asks_for_them():
+    quiet = run_python("-c", IMPORT_TENSORFLOW, env=without_tf_log_level())
+    assert quiet.returncode == 0 and quiet.stderr == "after\n", quiet.stderr
+    # The user's level wins, and shows that the lines are there to be dropped on this CPU.
+    loud = run_python("-c", IMPORT_TENSORFLOW, env={**without_tf_log_level(), "TF_CPP_MIN_LOG_LEVEL": "0"})
+    assert loud.returncode == 0 and "oneDNN custom operations are on" in loud.stderr, loud.stderr
+    assert loud.stderr.endswith("after\n")
+
+
+def test_the_stderr_filter_drops_only_log_lines_below_the_level(capfd):
+    from pyck_tfds.console import filtered_stderr, is_log_chatter
+
+    info = "I0000 00:00:1796081744.741758    2062 port.cc:153] oneDNN custom operations are on.\n"
+    warning = "W0000 00:00:1796081744.741758    2062 gpu.cc:12] no GPU\n"
+    with filtered_stderr(lambda line: not is_log_chatter(line, 1)):
+        os.write(2, ("WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+                     + info + "a line of the program's own\n" + warning + "no newline at the end").encode())
+    assert capfd.readouterr().err == "a line of the program's own\n" + warning + "no newline at the end"
+    assert not is_log_chatter(info, 0) and is_log_chatter(warning, 2) and not is_log_chatter(warning, 1)
 
 
 def test_inspect_missing_dir_fails_fast_with_the_path(tmp_path):

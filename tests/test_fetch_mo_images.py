@@ -132,23 +132,62 @@ def test_an_html_page_instead_of_a_jpeg_stops_the_run_and_is_not_kept(export, se
 
 
 def test_the_rate_limit_holds_between_request_starts(export, server, tmp_path):
+    """Real time, with the bound the limiter's guarantee implies on any machine: request k (from 0) starts, and
+    so reaches the server (same process, same monotonic clock), no sooner than k / rate after the call."""
     selection = selection_of(export).head(6)
+    called = time.monotonic()
     fetch_images(selection, str(tmp_path), Fetcher(server.url, rate=8.0, backoff=0), progress=False)
-    starts = [t for t, _ in server.requests]
-    gaps = [b - a for a, b in zip(starts, starts[1:])]
-    assert len(starts) == 6 and min(gaps) >= 1 / 8 - 0.01, gaps
-    assert (len(starts) - 1) / (starts[-1] - starts[0]) <= 8.0
+    arrivals = [t - called for t, _ in server.requests]
+    assert len(arrivals) == 6 and all(t >= k / 8.0 for k, t in enumerate(arrivals)), arrivals
+
+
+class FakeClock:
+    """A monotonic clock that moves only when slept on or told to; `early` sleeps end before their time."""
+
+    def __init__(self, early: int = 0):
+        self.now, self.early, self.slept = 0.0, early, []
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        if self.early:  # wakes after half the time, as a signal or a coarse timer can make it
+            self.early -= 1
+            seconds /= 2
+        self.now += seconds
+
+
+def starts_of(limiter: RateLimiter, clock: FakeClock, work: list[float]) -> list[float]:
+    """The clock's time at each request start, the caller busy for `work[i]` seconds after start i."""
+    starts = []
+    for busy in [*work, 0.0]:
+        limiter.wait()
+        starts.append(clock.now)
+        clock.now += busy
+    return starts
+
+
+@pytest.mark.parametrize("early", [0, 3])
+def test_request_starts_are_never_closer_than_one_over_the_rate(early):
+    clock = FakeClock(early)
+    limiter = RateLimiter(8.0, clock=lambda: clock.now, sleep=clock.sleep)
+    work = [n / 64 for n in (0, 1, 13, 7, 9, 0, 64, 4)]  # binary fractions: the clock's sums are exact
+    starts = starts_of(limiter, clock, work)
+    assert all(later >= earlier + 1 / 8.0 for earlier, later in zip(starts, starts[1:])), starts
+    # It waits only what is left: a start comes 1/rate after the previous one, or at once when the caller is late.
+    expected = [0.0]
+    for busy in work:
+        expected.append(max(expected[-1] + 1 / 8.0, expected[-1] + busy))
+    assert starts == expected
 
 
 def test_rate_limiter_waits_only_what_is_left():
-    now, slept = [0.0], []
-    limiter = RateLimiter(2.0, clock=lambda: now[0], sleep=lambda s: (slept.append(s), now.__setitem__(0, now[0] + s)))
+    clock = FakeClock()
+    limiter = RateLimiter(2.0, clock=lambda: clock.now, sleep=clock.sleep)
     limiter.wait()
-    now[0] += 0.2
+    clock.now += 0.2
     limiter.wait()
-    now[0] += 1.0
+    clock.now += 1.0
     limiter.wait()
-    assert slept == pytest.approx([0.3])
+    assert clock.slept == pytest.approx([0.3])
 
 
 @pytest.mark.slow

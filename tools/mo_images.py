@@ -75,7 +75,11 @@ def images_to_fetch(records: pd.DataFrame, dump_filter, max_per_class: int | Non
 
 @dataclasses.dataclass
 class RateLimiter:
-    """At most `rate` request starts per second, measured between starts."""
+    """Request starts at least 1/rate seconds apart on a monotonic clock, so never more than `rate` a second.
+
+    `wait()` returns only once the clock has reached the previous start plus 1/rate: a sleep that ends early
+    (a signal, a coarse timer) is followed by another, never by a request.
+    """
 
     rate: float
     clock: callable = time.monotonic
@@ -84,9 +88,9 @@ class RateLimiter:
 
     def wait(self) -> None:
         if self.last is not None:
-            pause = self.last + 1.0 / self.rate - self.clock()
-            if pause > 0:
-                self.sleep(pause)
+            due = self.last + 1.0 / self.rate
+            while (now := self.clock()) < due:
+                self.sleep(due - now)
         self.last = self.clock()
 
 
