@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics
 
-from pyck_train.modeling.observations import per_observation  # noqa: F401  (re-exported for eval's commands)
+from pyck_classifier.posthoc.observations import per_observation  # noqa: F401  (re-exported for eval's commands)
 
 
 def summary(labels: np.ndarray, probabilities: np.ndarray, class_names: list[str]) -> dict:

@@ -12,9 +12,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from pyck_train.modeling.backbones.registry import get_backbone_spec
-from pyck_train.modeling.classifier import BACKBONE_LAYER, backbone_of, layers_after
-from pyck_train.modeling.heads import PROBABILITIES_LAYER
+from pyck_classifier.model.backbones.registry import get_backbone_spec
+from pyck_classifier.model.classifier import BACKBONE_LAYER, backbone_of, layers_after
+from pyck_classifier.model.heads import PROBABILITIES_LAYER
 
 
 class GradCam:

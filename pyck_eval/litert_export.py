@@ -6,9 +6,9 @@ import time
 
 import numpy as np
 
+from pyck_classifier.model import litert
+from pyck_classifier.model.classifier import with_temperature
 from pyck_eval.trained_run import TrainedRun, split_batches
-from pyck_train.modeling import litert
-from pyck_train.modeling.classifier import with_temperature
 
 
 def preloaded(run: TrainedRun, split: str, count: int, batch_size: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -43,7 +43,8 @@ def metadata(run: TrainedRun, quantize: str) -> dict:
             "input_size": [int(height), int(width)], "quantize": quantize,
             "temperature": run.calibration.temperature if run.calibration else None,
             "input": "float32 RGB pixels in [0, 255], NHWC at input_size; crop to the input's aspect ratio, then "
-                     "resize (pyck_train.modeling.image_preprocessing.prepare_image); the model normalises them itself",
+                     "resize (pyck_classifier.model.image_preprocessing.prepare_image); the model normalises them "
+                     "itself",
             "output": "calibrated class probabilities, in the order of labels"}
 
 

@@ -13,9 +13,9 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.metrics import accuracy_score
 from tqdm.auto import tqdm
 
+from pyck_classifier.data.input_pipeline import load_split
+from pyck_classifier.model.image_preprocessing import decode_image
 from pyck_eval import feature_models
-from pyck_train.modeling.image_preprocessing import decode_image
-from pyck_train.modeling.input_pipeline import load_split
 
 
 def pixel_matrix(dataset: str, split: str, data_dir: str | None, size: tuple[int, int]

@@ -14,14 +14,15 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 import pyck_tfds  # noqa: F401  (registers mushroom_observer)
+from pyck_classifier.data import EVAL_BATCH_SIZE
+from pyck_classifier.model import feature_extraction, litert
+from pyck_classifier.model.image_preprocessing import prepare_image
+from pyck_classifier.posthoc.calibration import Calibration
+from pyck_classifier.posthoc.location_prior import LocationPrior
+from pyck_classifier.posthoc.month_prior import MonthPrior
+from pyck_classifier.posthoc.test_time_augmentation import with_tta
+from pyck_classifier.run import run_directory as names
 from pyck_tfds.mushroom_observer.mushroom_observer_dataset_builder import REPORT_FILE
-from pyck_train.modeling import feature_extraction, litert
-from pyck_train.modeling import run_directory as names
-from pyck_train.modeling.calibration import Calibration
-from pyck_train.modeling.image_preprocessing import prepare_image
-from pyck_train.modeling.location_prior import LocationPrior
-from pyck_train.modeling.month_prior import MonthPrior
-from pyck_train.modeling.test_time_augmentation import with_tta
 
 METADATA_COLUMNS = ("image_id", "observation_id", "date")
 COORDINATE_COLUMNS = ("latitude", "longitude")  # only in the *_csv configs
@@ -38,7 +39,7 @@ class TrainedRun:
     data_dir: str | None
     backbone: str
     calibration: Calibration | None  # None for a run trained before pyck fitted one
-    runtime: str = "keras"  # what runs the frozen network: keras, litert or auto (`pyck_train.modeling.litert`)
+    runtime: str = "keras"  # what runs the frozen network: keras, litert or auto (`pyck_classifier.model.litert`)
 
     def executable(self, model: keras.Model, variant: str):
         """`model` (built from this run's model) as the runtime runs it; LiteRT conversions are cached by variant."""
@@ -106,7 +107,8 @@ def split_examples(run: TrainedRun, split: str, dataset: str | None = None) -> t
                   num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
-def split_batches(run: TrainedRun, split: str, batch_size: int = 32, dataset: str | None = None) -> tf.data.Dataset:
+def split_batches(run: TrainedRun, split: str, batch_size: int = EVAL_BATCH_SIZE,
+                  dataset: str | None = None) -> tf.data.Dataset:
     """Batches of (uint8 images via the shared `prepare_image`, labels, metadata)."""
     size = run.model.input_shape[1:3]  # the model's own input size
     return (split_examples(run, split, dataset)
@@ -115,11 +117,11 @@ def split_batches(run: TrainedRun, split: str, batch_size: int = 32, dataset: st
             .batch(batch_size).prefetch(tf.data.AUTOTUNE))
 
 
-def predict_split(run: TrainedRun, split: str, batch_size: int = 32, tta: str = "none"
+def predict_split(run: TrainedRun, split: str, batch_size: int = EVAL_BATCH_SIZE, tta: str = "none"
                   ) -> tuple[pd.DataFrame, np.ndarray]:
     """One row per image (image_id, observation_id, date, label) and the (n, classes) probabilities, in split order.
 
-    `tta` averages the probabilities over test-time views (`pyck_train.modeling.test_time_augmentation`).
+    `tta` averages the probabilities over test-time views (`pyck_classifier.posthoc.test_time_augmentation`).
     """
     probabilities, labels, meta = feature_extraction.predict_batches(
         run.executable(with_tta(run.model, tta), f"tta_{tta}"), split_batches(run, split, batch_size),
@@ -129,7 +131,8 @@ def predict_split(run: TrainedRun, split: str, batch_size: int = 32, tta: str = 
     return pd.DataFrame({"label": labels, **meta}), probabilities.astype(np.float64)
 
 
-def predict_logits_and_features(run: TrainedRun, split: str, batch_size: int = 32, dataset: str | None = None
+def predict_logits_and_features(run: TrainedRun, split: str, batch_size: int = EVAL_BATCH_SIZE,
+                                dataset: str | None = None
                                 ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """Rows as `predict_split`, the logits and the pooled features: what the out-of-class scores read."""
     outputs, labels, meta = feature_extraction.predict_batches(

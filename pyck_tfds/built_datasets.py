@@ -11,6 +11,7 @@ import glob
 import os
 
 NAME = "mushroom_observer"
+DEFAULT_DATASET = f"{NAME}/family7"  # the study's seven families: every command's default
 
 
 class DatasetNotBuiltError(FileNotFoundError):

@@ -82,29 +82,35 @@ def filtered_stderr(keep: Callable[[str], bool]) -> Iterator[None]:
 
 
 class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
-    """Imports `tensorflow`, the first time, through `filtered_stderr`, then steps aside."""
+    """Imports `tensorflow`, the first time it is executed, through `filtered_stderr`, then steps aside. (A
+    library that only looks TensorFlow up, `importlib.util.find_spec`, does not use it up.)"""
 
     def __init__(self, level: int):
-        self.level = level
+        self.level, self.finding = level, False
 
     def find_spec(self, fullname, path=None, target=None):
-        if fullname != "tensorflow":
+        if fullname != "tensorflow" or self.finding:
             return None
-        sys.meta_path.remove(self)
-        spec = importlib.util.find_spec(fullname)
+        self.finding = True
+        try:
+            spec = importlib.util.find_spec(fullname)  # the finders after this one
+        finally:
+            self.finding = False
         if spec is not None and spec.loader is not None:
-            spec.loader = _FilteredLoader(spec.loader, lambda line: not is_log_chatter(line, self.level))
+            spec.loader = _FilteredLoader(spec.loader, lambda line: not is_log_chatter(line, self.level), self)
         return spec
 
 
 class _FilteredLoader(importlib.abc.Loader):
-    def __init__(self, loader, keep: Callable[[str], bool]):
-        self.loader, self.keep = loader, keep
+    def __init__(self, loader, keep: Callable[[str], bool], finder: _QuietTensorFlowImport):
+        self.loader, self.keep, self.finder = loader, keep, finder
 
     def create_module(self, spec):
         return self.loader.create_module(spec)
 
     def exec_module(self, module) -> None:
+        if self.finder in sys.meta_path:
+            sys.meta_path.remove(self.finder)
         with filtered_stderr(self.keep):
             self.loader.exec_module(module)
 

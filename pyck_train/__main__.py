@@ -8,7 +8,6 @@ and says which epoch to resume from.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import sys
@@ -64,27 +63,17 @@ def main(argv: list[str]) -> None:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     quiet_python_logs()
     config = train_flags.config_from_flags()
-    new = provenance.as_flag_values(dataclasses.asdict(config))
-    defaults = provenance.as_flag_values({name: FLAGS[name].default for name in new if name in FLAGS})
     problem = dataset_problem(config.dataset, config.data_dir)
     if problem:
         fail(problem)
     role = current_role(config.distribution)
-    if role.is_chief:  # the other workers of a cluster write nothing: the chief checks and records the run
-        try:
-            state = provenance.check_model_dir(config.model_dir, new, defaults, FLAGS.overwrite)
-        except provenance.RunDirectoryError as err:
-            fail(str(err))
-        if state != "new":
-            print(f"{config.model_dir}: {state}")
-        os.makedirs(config.model_dir, exist_ok=True)
-        with open(os.path.join(config.model_dir, provenance.FLAGS_FILE), "w") as f:
-            f.write(config.to_flagfile())
     from pyck_train.train import train
 
     progress = epoch_in_progress()
     try:
-        metrics = train(config, extra_callbacks=[progress])
+        metrics = train(config, extra_callbacks=[progress], overwrite=FLAGS.overwrite)
+    except provenance.RunDirectoryError as err:
+        fail(str(err))
     except KeyboardInterrupt:
         if FLAGS.debug:
             raise

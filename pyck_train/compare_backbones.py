@@ -21,9 +21,10 @@ import time
 import pandas as pd
 from absl import app, flags
 
+from pyck_classifier.model.backbones.registry import available_backbones
 from pyck_train import flags as train_flags
+from pyck_train import provenance
 from pyck_train.config import TrainConfig
-from pyck_train.modeling.backbones.registry import available_backbones
 
 flags.adopt_module_key_flags(train_flags)  # --help lists the trainer's flags too
 flags.DEFINE_list("backbones", None, "Backbones to compare, comma-separated.")
@@ -114,7 +115,10 @@ def main(argv: list[str]) -> None:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     base = train_flags.config_from_flags()
     os.makedirs(base.model_dir, exist_ok=True)
-    table = compare(base, FLAGS.backbones)
+    try:
+        table = compare(base, FLAGS.backbones)
+    except provenance.RunDirectoryError as err:  # a backbone's folder holds a run trained with other flags
+        raise SystemExit(f"error: {err}") from None
     csv_path, png_path = (os.path.join(base.model_dir, f"comparison.{ext}") for ext in ("csv", "png"))
     table.to_csv(csv_path, index=False)
     plot_comparison(table, png_path)

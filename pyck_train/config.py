@@ -12,10 +12,12 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from pyck_train.modeling.backbones.registry import available_backbones
-from pyck_train.modeling.heads import STUDY_HEAD
-from pyck_train.modeling.litert import RUNTIMES
-from pyck_train.modeling.test_time_augmentation import TTA_MODES
+from pyck_classifier.model.backbones.registry import available_backbones
+from pyck_classifier.model.heads import STUDY_HEAD
+from pyck_classifier.model.litert import RUNTIMES
+from pyck_classifier.posthoc.binned_prior import METADATA_PRIORS
+from pyck_classifier.posthoc.test_time_augmentation import TTA_MODES
+from pyck_tfds.built_datasets import DEFAULT_DATASET
 from pyck_train.strategies import STRATEGIES
 
 AUGMENTATIONS = ("none", "light", "randaugment")
@@ -24,7 +26,6 @@ LR_SCHEDULES = ("constant", "cosine")
 CLASS_WEIGHTS = ("none", "balanced")
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 DISTRIBUTIONS = ("auto", "default", "mirrored", "multi_worker")
-METADATA_PRIORS = ("none", "month", "location", "month+location")
 
 
 def setting(default: Any, help: str, *, choices: tuple[str, ...] | list[str] | None = None,
@@ -40,7 +41,7 @@ def setting(default: Any, help: str, *, choices: tuple[str, ...] | list[str] | N
 class TrainConfig:
     model_dir: str = setting(None, "Where flags, labels, checkpoints, models, logs and metrics go.", required=True)
     # Data
-    dataset: str = setting("mushroom_observer/family7", "TFDS name/config to train on.")
+    dataset: str = setting(DEFAULT_DATASET, "TFDS name/config to train on.")
     data_dir: str | None = setting(None, "The --data_dir given to `tfds build` (default: TFDS's own).")
     train_subset: int = setting(0, "Train on the first N training examples only (0: all), as the study did for "
                                 "tuning.", lower=0)

@@ -12,9 +12,9 @@ import typing
 
 from absl import flags
 
+from pyck_classifier.model.heads import parse_head
 from pyck_train.cluster import tf_config_error
 from pyck_train.config import TrainConfig
-from pyck_train.modeling.heads import parse_head
 
 
 def _define(field: dataclasses.Field, kind: type) -> None:

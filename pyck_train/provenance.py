@@ -9,11 +9,16 @@ instead. Flags that only change evaluation or where data is read may differ.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import os
 import shutil
+from typing import TYPE_CHECKING
 
-from pyck_train.modeling import run_directory
+from pyck_classifier.run import run_directory
+
+if TYPE_CHECKING:
+    from pyck_train.config import TrainConfig
 
 FLAGS_FILE = run_directory.FLAGS
 # Flags that change what is measured or where data is read from, never the weights: a rerun may change them.
@@ -91,3 +96,19 @@ def check_model_dir(model_dir: str, new: dict[str, str], defaults: dict[str, str
                                 f"with its flags to resume (--flagfile={flagfile}), choose another --model_dir, or "
                                 "pass --overwrite to move the old run aside and start afresh")
     return "resume"
+
+
+def record_run(config: TrainConfig, overwrite: bool = False) -> str:
+    """Check `config.model_dir` against `config` (`check_model_dir`), then write its flags.txt: every caller of
+    `train` (the command, Python, tune trials, backbone comparisons) gets the same record and the same refusal.
+    Returns "new", "resume" or "replaced ..."; raises RunDirectoryError (nothing written)."""
+    new = as_flag_values(dataclasses.asdict(config))
+    defaults = as_flag_values({field.name: field.default for field in dataclasses.fields(config)
+                               if field.default is not dataclasses.MISSING})
+    state = check_model_dir(config.model_dir, new, defaults, overwrite)
+    os.makedirs(config.model_dir, exist_ok=True)
+    path = os.path.join(config.model_dir, FLAGS_FILE)
+    with open(path + ".tmp", "w") as f:  # an interrupt never leaves half a record
+        f.write(config.to_flagfile())
+    os.replace(path + ".tmp", path)
+    return state

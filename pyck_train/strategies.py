@@ -7,7 +7,7 @@
 - `partial`: only the top N backbone layers train, rounded up to whole blocks.
 
 BatchNormalization layers never train, and the base runs in inference mode (see
-`modeling/classifier.py`), so fine-tuning cannot wreck their ImageNet statistics.
+`pyck_classifier/model/classifier.py`), so fine-tuning cannot wreck their ImageNet statistics.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
-from pyck_train.modeling.backbones.registry import BackboneSpec
+from pyck_classifier.model.backbones.registry import BackboneSpec
 
 if TYPE_CHECKING:
     import keras

@@ -4,7 +4,7 @@ Outputs: `flags.txt` (a reusable flagfile), `labels.txt`, `checkpoints/best_<pha
 `history_<phase>.csv`, `training_curves.png`, `logs/` (TensorBoard), `model.keras`,
 `saved_model/` (for serving: calibrated probabilities), `month_prior.json` and `location_prior.json`
 (when training images have dates, coordinates), `calibration.json` with `calibration_mahalanobis.npz`
-(temperature and out-of-class detector, `pyck_train.modeling.calibration`) and `metrics.json` on the
+(temperature and out-of-class detector, `pyck_classifier.posthoc.calibration`) and `metrics.json` on the
 validation and test splits: per image and per observation, with test-time augmentation and the metadata
 priors when asked for, the calibration error before and after the temperature, and the epoch each
 phase kept.
@@ -34,20 +34,23 @@ import pandas as pd
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from pyck_train import curves, optimization, strategy_run_loop
+from pyck_classifier.data.input_pipeline import EpochSeeds, image_shape, load_split, make_pipeline, read_columns
+from pyck_classifier.model import feature_extraction, litert
+from pyck_classifier.model.backbones.registry import get_backbone_spec
+from pyck_classifier.model.classifier import backbone_of, build_classifier, with_temperature
+from pyck_classifier.posthoc import scores
+from pyck_classifier.posthoc.binned_prior import priors_named
+from pyck_classifier.posthoc.calibration import Calibration
+from pyck_classifier.posthoc.location_prior import LocationPrior, cells_of
+from pyck_classifier.posthoc.month_prior import MonthPrior, months_of
+from pyck_classifier.posthoc.temperature_scaling import expected_calibration_error
+from pyck_classifier.posthoc.test_time_augmentation import with_tta
+from pyck_classifier.run import run_directory, run_index
+from pyck_classifier.run.run_directory import RunDirectory
+from pyck_train import curves, optimization, provenance, strategy_run_loop
 from pyck_train.augmentation import batch_augmenter
 from pyck_train.cluster import Role, current_role
 from pyck_train.config import TrainConfig
-from pyck_train.modeling import feature_extraction, litert, run_directory, run_index, scores
-from pyck_train.modeling.backbones.registry import get_backbone_spec
-from pyck_train.modeling.calibration import Calibration
-from pyck_train.modeling.classifier import backbone_of, build_classifier, with_temperature
-from pyck_train.modeling.input_pipeline import EpochSeeds, image_shape, load_split, make_pipeline, read_columns
-from pyck_train.modeling.location_prior import LocationPrior, cells_of
-from pyck_train.modeling.month_prior import MonthPrior, months_of
-from pyck_train.modeling.run_directory import RunDirectory
-from pyck_train.modeling.temperature_scaling import expected_calibration_error
-from pyck_train.modeling.test_time_augmentation import with_tta
 from pyck_train.strategies import Phase, apply_phase, phases
 
 LITERT_MIN_IMAGES = 1000  # --runtime=auto extracts features with LiteRT from this many images on
@@ -344,9 +347,9 @@ def _with_priors(config: TrainConfig, month: MonthPrior | None, location: Locati
     """Scores with each prior the config asks for (and both together), beside the image-only scores."""
     months, coordinates = months_of(columns["date"]), (columns["latitude"], columns["longitude"])
     fused = {}
-    if "month" in config.metadata_prior and month is not None:
+    if "month" in priors_named(config.metadata_prior) and month is not None:
         fused["month_prior"] = ({"dated_examples": int((months > 0).sum())}, month.apply(calibrated, months))
-    if "location" in config.metadata_prior and location is not None:
+    if "location" in priors_named(config.metadata_prior) and location is not None:
         located = {"located_examples": int((cells_of(*coordinates) > 0).sum())}
         fused["location_prior"] = (located, location.apply(calibrated, *coordinates))
         if "month_prior" in fused:
@@ -445,9 +448,9 @@ def _start(config: TrainConfig) -> _Run:
     keras.utils.set_random_seed(config.seed)
     keras.mixed_precision.set_global_policy(resolve_precision(config.precision))
     data = _load_data(config, config.batch_size * distribution.num_replicas_in_sync)
-    if "month" in config.metadata_prior and not (data.train_months > 0).any():
+    if "month" in priors_named(config.metadata_prior) and not (data.train_months > 0).any():
         raise ValueError(f"--metadata_prior={config.metadata_prior}: no training image of {config.dataset} has a date")
-    if "location" in config.metadata_prior and not (cells_of(*data.train_coordinates) > 0).any():
+    if "location" in priors_named(config.metadata_prior) and not (cells_of(*data.train_coordinates) > 0).any():
         raise ValueError(f"--metadata_prior={config.metadata_prior}: no training image of {config.dataset} has "
                          "coordinates (the *_csv configs store them)")
     if role.is_chief:
@@ -456,8 +459,18 @@ def _start(config: TrainConfig) -> _Run:
     return _Run(config, directory, distribution, data, role, service_job)
 
 
-def train(config: TrainConfig, extra_callbacks: list[keras.callbacks.Callback] = ()) -> dict:
-    """Run every phase of `config.strategy`; returns the metrics written to metrics.json."""
+def train(config: TrainConfig, extra_callbacks: list[keras.callbacks.Callback] = (), *,
+          overwrite: bool = False) -> dict:
+    """Run every phase of `config.strategy`; returns the metrics written to metrics.json.
+
+    Before any work the chief records the run (`provenance.record_run`): a model_dir holding a run trained with
+    other settings raises `provenance.RunDirectoryError` (`overwrite` moves it aside instead); the same settings
+    resume it. The other workers of a cluster write nothing.
+    """
+    if current_role(config.distribution).is_chief:
+        state = provenance.record_run(config, overwrite)
+        if state != "new":
+            print(f"{config.model_dir}: {state}")
     run = _start(config)
     with run.distribution.scope():
         model = build_classifier(config.backbone, len(run.data.labels), weights=config.weights, head=config.head,

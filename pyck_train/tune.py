@@ -18,8 +18,9 @@ import os
 
 from absl import app, flags
 
+from pyck_classifier.model.backbones.registry import available_backbones
 from pyck_train import flags as train_flags
-from pyck_train.modeling.backbones.registry import available_backbones
+from pyck_train import provenance
 
 flags.adopt_module_key_flags(train_flags)  # --help lists the trainer's flags too
 flags.DEFINE_integer("n_trials", 20, "Finished (complete or pruned) trials the study should have.", lower_bound=1)
@@ -51,7 +52,10 @@ def main(argv: list[str]) -> None:
         study_name=FLAGS.study_name, storage=make_storage(storage_url, FLAGS.heartbeat_seconds),
         direction="maximize", load_if_exists=True, sampler=optuna.samplers.TPESampler(seed=base.seed),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1))
-    best = run_study(base, study, FLAGS.n_trials, FLAGS.tune_backbones or [base.backbone])
+    try:
+        best = run_study(base, study, FLAGS.n_trials, FLAGS.tune_backbones or [base.backbone])
+    except provenance.RunDirectoryError as err:  # a trial's folder holds a run trained with other flags
+        raise SystemExit(f"error: {err}") from None
     if best is None:
         raise SystemExit(f"study {FLAGS.study_name!r} in {storage_url} has no completed trial (all pruned or failed)")
     for path in write_reports(study, best, base.model_dir):

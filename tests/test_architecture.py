@@ -1,4 +1,5 @@
-"""The layering rules of ARCHITECTURE.md, checked on every import statement (module level or not)."""
+"""The layering rules of ARCHITECTURE.md, checked on every import: import statements (module level or not) and
+modules named by string to `lazy_import`, `importlib.import_module` and `__import__`."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import ast
 import dataclasses
 import json
 import os
+import shutil
 
 import pytest
 
@@ -14,6 +16,16 @@ from pyck_tfds.mushroom_observer.configs import MushroomObserverConfig
 from tests.conftest import ROOT, run_python
 
 TENSORFLOW = ("tensorflow", "tensorflow_datasets", "keras")
+STRING_IMPORTS = ("lazy_import", "import_module", "__import__")
+
+
+def named_module(argument: ast.expr) -> str | None:
+    """The module a string argument names: a literal, or an f-string's literal start (`f"pkg.{name}"` -> pkg)."""
+    if isinstance(argument, ast.Constant) and isinstance(argument.value, str):
+        return argument.value
+    if isinstance(argument, ast.JoinedStr) and argument.values and isinstance(argument.values[0], ast.Constant):
+        return argument.values[0].value.rstrip(".") or None
+    return None
 
 
 def imports_of(path: str) -> set[str]:
@@ -25,16 +37,20 @@ def imports_of(path: str) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
             names.add(node.module)
             names |= {f"{node.module}.{alias.name}" for alias in node.names}
+        elif isinstance(node, ast.Call) and node.args:
+            function = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
+            if function in STRING_IMPORTS and (name := named_module(node.args[0])):
+                names.add(name)
     return names
 
 
-def modules_under(folder: str) -> dict[str, set[str]]:
+def modules_under(folder: str, root: str = ROOT) -> dict[str, set[str]]:
     found = {}
-    for directory, _, files in os.walk(os.path.join(ROOT, folder)):
+    for directory, _, files in os.walk(os.path.join(root, folder)):
         for name in files:
             if name.endswith(".py") and not name.endswith("_test.py"):
                 path = os.path.join(directory, name)
-                found[os.path.relpath(path, ROOT)] = imports_of(path)
+                found[os.path.relpath(path, root)] = imports_of(path)
     return found
 
 
@@ -42,24 +58,21 @@ def starts(name: str, *prefixes: str) -> bool:
     return any(name == p or name.startswith(p + ".") for p in prefixes)
 
 
-def violations(folder: str, forbidden) -> list[str]:
-    return sorted(f"{path} imports {name}" for path, names in modules_under(folder).items()
+def violations(folder: str, forbidden, root: str = ROOT) -> list[str]:
+    return sorted(f"{path} imports {name}" for path, names in modules_under(folder, root).items()
                   for name in names if forbidden(name))
 
 
+PRODUCT = ("pyck_tfds", "pyck_classifier", "pyck_train", "pyck_eval")
 RULES = {
     "the dump reader imports no TensorFlow": ("pyck_tfds/dump", lambda n: starts(n, *TENSORFLOW)),
-    "pyck_tfds knows no model, trainer or eval": ("pyck_tfds", lambda n: starts(n, "pyck_train", "pyck_eval")),
-    "the model library stands below the trainer": (
-        "pyck_train/modeling", lambda n: starts(n, "pyck_eval") or (starts(n, "pyck_train")
-                                                                    and not starts(n, "pyck_train.modeling"))),
+    "pyck_tfds knows no model, trainer or eval": (
+        "pyck_tfds", lambda n: starts(n, "pyck_classifier", "pyck_train", "pyck_eval")),
+    "the classifier library imports neither the trainer nor eval": (
+        "pyck_classifier", lambda n: starts(n, "pyck_train", "pyck_eval")),
     "the trainer imports no eval": ("pyck_train", lambda n: starts(n, "pyck_eval")),
-    "eval imports only the model library from pyck_train": (
-        "pyck_eval", lambda n: starts(n, "pyck_train") and not starts(n, "pyck_train.modeling")
-        and n != "pyck_train"),
-    "product code imports no tools (tfds)": ("pyck_tfds", lambda n: starts(n, "tools")),
-    "product code imports no tools (train)": ("pyck_train", lambda n: starts(n, "tools")),
-    "product code imports no tools (eval)": ("pyck_eval", lambda n: starts(n, "tools")),
+    "eval imports no trainer": ("pyck_eval", lambda n: starts(n, "pyck_train")),
+    **{f"product code imports no tools ({package})": (package, lambda n: starts(n, "tools")) for package in PRODUCT},
 }
 
 
@@ -69,10 +82,21 @@ def test_import_rule(rule):
     assert violations(folder, forbidden) == []
 
 
-def test_the_rule_checker_sees_imports_inside_functions(tmp_path):
+def test_the_rule_checker_sees_imports_inside_functions_and_by_string(tmp_path):
     module = tmp_path / "m.py"
-    module.write_text("def f():\n    from pyck_train import train\n    import tensorflow as tf\n")
-    assert {"pyck_train.train", "tensorflow"} <= imports_of(str(module))
+    module.write_text("def f():\n    from pyck_train import train\n    import tensorflow as tf\n"
+                      "report = lazy_import('pyck_train.train')\n"
+                      "command = importlib.import_module(f'pyck_eval.commands.{name}')\n__import__('tools.demo')\n")
+    assert {"pyck_train.train", "tensorflow", "pyck_eval.commands", "tools.demo"} <= imports_of(str(module))
+
+
+def test_a_string_import_of_the_trainer_in_eval_breaks_the_rule(tmp_path):
+    """The issue's example: `lazy_import("pyck_train.train")` in report.py passed the statement-only checker."""
+    shutil.copytree(os.path.join(ROOT, "pyck_eval"), tmp_path / "pyck_eval")
+    with open(tmp_path / "pyck_eval" / "commands" / "report.py", "a") as report:
+        report.write('\ntrainer = lazy_import("pyck_train.train")\n')
+    assert violations("pyck_eval", RULES["eval imports no trainer"][1], str(tmp_path)) == [
+        "pyck_eval/commands/report.py imports pyck_train.train"]
 
 
 def test_import_pyck_tfds_dump_leaves_tensorflow_out():

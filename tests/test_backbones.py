@@ -8,8 +8,8 @@ import keras
 import numpy as np
 import pytest
 
-from pyck_train.modeling.backbones.preprocessing import ImageNetPreprocessing
-from pyck_train.modeling.backbones.registry import (
+from pyck_classifier.model.backbones.preprocessing import ImageNetPreprocessing
+from pyck_classifier.model.backbones.registry import (
     available_backbones,
     build_backbone,
     get_backbone_spec,
@@ -62,7 +62,7 @@ def refuse(*args, **kwargs):
 
 socket.socket.connect = refuse
 socket.getaddrinfo = refuse
-from pyck_train.modeling.backbones.registry import build_backbone
+from pyck_classifier.model.backbones.registry import build_backbone
 try:
     build_backbone("mobilenet_v3_small", "imagenet", input_shape=(96, 96, 3))
 except RuntimeError as err:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from scipy.special import softmax
 
+from pyck_classifier.posthoc import out_of_class, temperature_scaling
+from pyck_classifier.posthoc.calibration import Calibration
 from pyck_eval import abstention
-from pyck_train.modeling import out_of_class, temperature_scaling
-from pyck_train.modeling.calibration import Calibration
 
 
 def overconfident(n: int = 4000, classes: int = 5, sharpening: float = 3.0, seed: int = 0):
@@ -139,3 +141,15 @@ def test_a_validation_split_without_mistakes_keeps_a_finite_temperature():
     temperature = temperature_scaling.fit_temperature(labels, softmax(logits, axis=1))
     assert 0.2 < temperature < 1.0
     assert temperature_scaling.scale(softmax(logits, axis=1), temperature).max() < 1.0
+
+
+def test_a_metadata_prior_choice_is_parsed_once_into_the_priors_it_names():
+    from pyck_classifier.posthoc.binned_prior import METADATA_PRIORS, priors_named
+    from pyck_train.config import TrainConfig
+
+    assert [sorted(priors_named(choice)) for choice in METADATA_PRIORS] == [
+        [], ["month"], ["location"], ["location", "month"]]
+    with pytest.raises(ValueError, match="choose from none, month, location, month\\+location"):
+        priors_named("month+weather")
+    choices = next(f for f in dataclasses.fields(TrainConfig) if f.name == "metadata_prior").metadata["choices"]
+    assert tuple(choices) == METADATA_PRIORS  # the trainer's flag offers the same list, not a copy of it

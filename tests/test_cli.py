@@ -51,7 +51,8 @@ def test_tools_print_their_own_lines_and_progress_only(sample_dump, built_data_d
     assert preview.stdout.splitlines() == [f"wrote {tmp_path / 'preview.png'}"]
 
 
-IMPORT_TENSORFLOW = ("import sys; from pyck_tfds.console import quiet_tensorflow; quiet_tensorflow(); "
+IMPORT_TENSORFLOW = ("import importlib.util, sys; from pyck_tfds.console import quiet_tensorflow; quiet_tensorflow(); "
+                     "importlib.util.find_spec('tensorflow'); "  # a look-up first, as some libraries do
                      "import keras, tensorflow; print('after', file=sys.stderr)")
 
 

@@ -12,12 +12,22 @@ from tests.conftest import BUILT_DATASET, run_python
 pytestmark = pytest.mark.slow
 
 
+def compare(data_dir: str, model_dir, *flags: str):
+    return run_python("-m", "pyck_train.compare_backbones", "--flagfile=configs/quickstart.flags",
+                      f"--dataset={BUILT_DATASET}", f"--data_dir={data_dir}", f"--model_dir={model_dir}",
+                      "--steps_per_epoch=2", "--batch_size=8", "--nocache_features", "--weights=none",
+                      "--head=gap", "--backbones=mobilenet_v3_small,efficientnet_lite0", *flags, timeout=600)
+
+
 def test_compare_backbones_writes_the_table_and_plot(built_data_dir, tmp_path):
-    result = run_python("-m", "pyck_train.compare_backbones", "--flagfile=configs/quickstart.flags",
-                        f"--dataset={BUILT_DATASET}", f"--data_dir={built_data_dir}", f"--model_dir={tmp_path}",
-                        "--epochs=2", "--steps_per_epoch=2", "--batch_size=8", "--nocache_features", "--weights=none",
-                        "--head=gap", "--backbones=mobilenet_v3_small,efficientnet_lite0", timeout=600)
+    result = compare(built_data_dir, tmp_path, "--epochs=2")
     assert result.returncode == 0, result.stderr[-3000:]
+    for backbone in ("mobilenet_v3_small", "efficientnet_lite0"):  # each folder is a run of its own
+        assert f"--backbone={backbone}\n" in open(tmp_path / backbone / "flags.txt").read()
+    again = compare(built_data_dir, tmp_path, "--epochs=3")  # other flags: refused, the runs kept
+    assert again.returncode != 0 and "Traceback" not in again.stderr, again.stderr[-3000:]
+    assert again.stderr.strip().splitlines()[-1].startswith("error: ") and "--epochs: 2 -> 3" in again.stderr
+    assert "--epochs=2\n" in open(tmp_path / "mobilenet_v3_small" / "flags.txt").read()
     table = pd.read_csv(tmp_path / "comparison.csv")
     assert sorted(table["backbone"]) == ["efficientnet_lite0", "mobilenet_v3_small"]
     assert (table["images_per_second"] > 0).all() and table["validation_accuracy"].between(0, 1).all()

@@ -162,10 +162,10 @@ def test_build_and_load_carry_licences_and_coordinates(sample_export, sample_dum
 
 def test_location_prior_is_fitted_on_train_and_reported_beside_the_month_prior(csv_built, tmp_path):
     """The trainer's columns and its prior step on the built CSV dataset (a trained model adds nothing here)."""
+    from pyck_classifier.data.input_pipeline import read_columns
+    from pyck_classifier.posthoc.location_prior import LocationPrior
+    from pyck_classifier.posthoc.month_prior import MonthPrior, months_of
     from pyck_train.config import TrainConfig
-    from pyck_train.modeling.input_pipeline import read_columns
-    from pyck_train.modeling.location_prior import LocationPrior
-    from pyck_train.modeling.month_prior import MonthPrior, months_of
     from pyck_train.train import _with_priors
 
     builder, data_dir = csv_built

@@ -65,7 +65,7 @@ def fingerprints(batches) -> collections.Counter:
 
 
 def test_every_training_example_goes_through_the_service_once_per_epoch(service, sharded_data_dir):
-    from pyck_train.modeling.input_pipeline import image_shape, load_split, make_pipeline
+    from pyck_classifier.data.input_pipeline import image_shape, load_split, make_pipeline
 
     encoded, info = load_split(BUILT_DATASET, "train", sharded_data_dir, shuffle_files=True, known_size=False)
     assert len(info.splits["train"].file_instructions) == 4
@@ -91,7 +91,7 @@ def test_training_reads_its_batches_from_the_service(service, built_data_dir, tm
 
 def test_a_two_worker_cluster_shares_one_job_and_reads_each_example_once_per_epoch(service, sharded_data_dir,
                                                                                    tmp_path):
-    from pyck_train.modeling.input_pipeline import load_split
+    from pyck_classifier.data.input_pipeline import load_split
 
     train_examples = load_split(BUILT_DATASET, "train", sharded_data_dir)[1].splits["train"].num_examples
     results = finish(start_training_cluster(

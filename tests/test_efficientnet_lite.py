@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pyck_train.modeling.backbones import efficientnet_lite as lite
-from pyck_train.modeling.backbones.torch_checkpoint import load_state_dict
+from pyck_classifier.model.backbones import efficientnet_lite as lite
+from pyck_classifier.model.backbones.torch_checkpoint import load_state_dict
 from tests.conftest import beats_pixels, run_python
 from tests.efficientnet_lite_reference import lite0_logits
 from tests.frozen_features import dump_arrays, head_accuracy
@@ -98,7 +98,7 @@ def test_every_variant_builds_with_keras_application_names(variant):
 
 def test_converter_writes_weights_that_reload(tmp_path, classifier):
     out = tmp_path / "lite0.weights.h5"
-    result = run_python("-m", "pyck_train.modeling.backbones.convert_efficientnet_lite", "--variant=lite0",
+    result = run_python("-m", "pyck_classifier.model.backbones.convert_efficientnet_lite", "--variant=lite0",
                         f"--out={out}", timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     reloaded = lite.efficientnet_lite("lite0", include_top=True, weights=str(out))

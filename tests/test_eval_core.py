@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from pyck_classifier.model.backbones.registry import _BACKBONES, register_backbone
+from pyck_classifier.model.classifier import build_classifier
+from pyck_classifier.model.image_preprocessing import read_image_file
 from pyck_eval import classification_metrics as cm
 from pyck_eval import colour_segmentation, stacking
 from pyck_eval.grad_cam import GradCam
-from pyck_train.modeling.backbones.registry import _BACKBONES, register_backbone
-from pyck_train.modeling.classifier import build_classifier
-from pyck_train.modeling.image_preprocessing import read_image_file
 
 
 def test_per_observation_averages_probabilities_of_its_images():

@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from pyck_train.modeling.input_pipeline import load_split, make_pipeline
+from pyck_classifier.data.input_pipeline import load_split, make_pipeline
 from tests.conftest import BUILT_DATASET
 
 pytestmark = pytest.mark.slow

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pyck_train.modeling import feature_extraction, litert
+from pyck_classifier.model import feature_extraction, litert
 
 
 def small_classifier(seed: int = 0) -> keras.Model:

@@ -49,6 +49,28 @@ def test_model_dir_decisions(tmp_path):
         provenance.check_model_dir(str(foreign / "notes.txt"), flags, {}, overwrite=False)
 
 
+def test_training_records_its_run_for_every_caller(tmp_path, monkeypatch):
+    """`train()` itself checks and writes flags.txt (not the command line), so a Python caller, a tune trial and a
+    backbone comparison get the same record and the same refusal; the work after the record is stubbed out."""
+    import pyck_train.train as training
+    from pyck_train.config import TrainConfig
+
+    class Started(Exception):
+        pass
+
+    monkeypatch.setattr(training, "_start", lambda config: (_ for _ in ()).throw(Started()))
+    config = TrainConfig(model_dir=str(tmp_path / "run"), epochs=3)
+    with pytest.raises(Started):
+        training.train(config)
+    assert open(tmp_path / "run" / "flags.txt").read() == config.to_flagfile()
+    assert os.listdir(tmp_path / "run") == ["flags.txt"]  # written whole (no .tmp left)
+    with pytest.raises(Started):  # the same settings resume
+        training.train(config)
+    with pytest.raises(provenance.RunDirectoryError, match=r"--epochs: 3 -> 4"):
+        training.train(TrainConfig(model_dir=str(tmp_path / "run"), epochs=4))
+    assert open(tmp_path / "run" / "flags.txt").read() == config.to_flagfile()  # the record is never rewritten
+
+
 def run_train(*args: str, **kwargs) -> subprocess.CompletedProcess:
     return run_python("-m", "pyck_train", "--flagfile=configs/quickstart.flags", *args, **kwargs)
 
@@ -140,8 +162,8 @@ def test_demo_never_deletes_a_folder_it_did_not_write(tmp_path):
 
 
 def test_the_run_index_links_what_the_run_and_its_evaluations_wrote(tmp_path):
-    from pyck_train.modeling.run_directory import find_run
-    from pyck_train.modeling.run_index import write_run_index
+    from pyck_classifier.run.run_directory import find_run
+    from pyck_classifier.run.run_index import write_run_index
 
     run = tmp_path / "run"
     write(run / "flags.txt", "--epochs=8\n")

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from pyck_classifier.data.input_pipeline import make_pipeline
+from pyck_classifier.posthoc.month_prior import MonthPrior, months_of
+from pyck_classifier.posthoc.test_time_augmentation import tta_views, with_tta
 from pyck_train import optimization
 from pyck_train.augmentation import batch_augmenter
-from pyck_train.modeling.input_pipeline import make_pipeline
-from pyck_train.modeling.month_prior import MonthPrior, months_of
-from pyck_train.modeling.test_time_augmentation import tta_views, with_tta
 
 
 def _encoded_images(count: int = 8, size=(24, 32)) -> tf.data.Dataset:
@@ -165,10 +165,10 @@ def test_each_phase_gets_its_rate_times_the_replicas_and_partial_decays_per_epoc
 def test_fine_tuning_reduces_the_rate_on_plateau_and_stops_early_on_its_best_weights(tmp_path):
     import types
 
+    from pyck_classifier.data.input_pipeline import EpochSeeds
+    from pyck_classifier.run.run_directory import RunDirectory
     from pyck_train.cluster import SINGLE, Role
     from pyck_train.config import TrainConfig
-    from pyck_train.modeling.input_pipeline import EpochSeeds
-    from pyck_train.modeling.run_directory import RunDirectory
     from pyck_train.strategies import phases
     from pyck_train.train import _callbacks
 
@@ -192,7 +192,7 @@ def test_fine_tuning_reduces_the_rate_on_plateau_and_stops_early_on_its_best_wei
 
 
 def test_location_cells_and_prior():
-    from pyck_train.modeling.location_prior import LocationPrior, cells_of, num_cells
+    from pyck_classifier.posthoc.location_prior import LocationPrior, cells_of, num_cells
 
     cells = cells_of(np.array([-90.0, 89.99, 45.0, np.nan, 45.0, 95.0]), np.array([-180.0, 179.99, 5.0, 5.0, 365.0,
                                                                                     0.0]))

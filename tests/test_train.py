@@ -14,12 +14,12 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from pyck_classifier.model import feature_extraction
+from pyck_classifier.model.classifier import backbone_of, build_classifier
+from pyck_classifier.model.heads import LOGITS_LAYER
+from pyck_classifier.posthoc.calibration import Calibration
 from pyck_train import provenance
 from pyck_train.config import TrainConfig
-from pyck_train.modeling import feature_extraction
-from pyck_train.modeling.calibration import Calibration
-from pyck_train.modeling.classifier import backbone_of, build_classifier
-from pyck_train.modeling.heads import LOGITS_LAYER
 from pyck_train.train import train
 from tests.conftest import BUILT_DATASET, ROOT, beats_pixels, run_python
 

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pyck_train.modeling.backbones.registry import available_backbones, get_backbone_spec
-from pyck_train.modeling.classifier import backbone_of, build_classifier
-from pyck_train.modeling.heads import STUDY_HEAD, parse_head
-from pyck_train.modeling.image_preprocessing import decode_image, prepare_image
+from pyck_classifier.model.backbones.registry import available_backbones, get_backbone_spec
+from pyck_classifier.model.classifier import backbone_of, build_classifier
+from pyck_classifier.model.heads import STUDY_HEAD, parse_head
+from pyck_classifier.model.image_preprocessing import decode_image, prepare_image
 from pyck_train.strategies import apply_phase, phases
 
 SMALL = (64, 96, 3)

@@ -32,9 +32,11 @@ def test_tune_resumes_from_its_storage_and_writes_a_best_flagfile(built_data_dir
 
     study = optuna.load_study(study_name="test", storage=f"sqlite:///{model_dir}/optuna.db")
     assert [t.number for t in study.trials] == [0, 1]
-    for trial in study.trials:  # each trial scored on its run's validation accuracy
+    for trial in study.trials:  # each trial scored on its run's validation accuracy, and recorded as a run
         metrics = json.load(open(model_dir / f"trial_{trial.number}" / "metrics.json"))
         assert trial.value == metrics["validation"]["accuracy"]
+        recorded = open(model_dir / f"trial_{trial.number}" / "flags.txt").read()
+        assert f"--learning_rate={trial.params['learning_rate']}\n" in recorded
     assert {"trial_0", "trial_1", "best.flags", "trials.csv", "optimization_history.png"} <= set(
         os.listdir(model_dir))
     best_flags = open(model_dir / "best.flags").read()

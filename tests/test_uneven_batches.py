@@ -1,8 +1,8 @@
 """The strategy.run loop when a replica's batches run out first (a tf.data service worker that got fewer
 batches, the last partial batch split over the replicas), with oneDNN forced on (its convolutions fail on a batch
-of 0): on every backbone family of the registry, two CPU replicas count each example once, score as the model does
-directly and take the update of the examples they were given; a two-worker cluster in which one worker gets no batch at all,
-or fewer than the other, counts each example once and ends with the same weights on both workers."""
+of 0): on every backbone family of the registry, two CPU replicas count each example once, score as the model
+does directly and take the update of the examples they were given; a two-worker cluster in which one worker gets
+no batch at all, or fewer than the other, counts each example once and ends with the same weights on both."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from pyck_train.modeling.backbones.registry import available_backbones
+from pyck_classifier.model.backbones.registry import available_backbones
 from tests.conftest import ROOT, finish, free_ports, run_python
 
 pytestmark = pytest.mark.slow

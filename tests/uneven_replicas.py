@@ -24,8 +24,8 @@ tf.config.set_logical_device_configuration(tf.config.list_physical_devices("CPU"
 
 import keras  # noqa: E402
 
-from pyck_train.modeling.backbones.registry import get_backbone_spec  # noqa: E402
-from pyck_train.modeling.classifier import backbone_of, build_classifier  # noqa: E402
+from pyck_classifier.model.backbones.registry import get_backbone_spec  # noqa: E402
+from pyck_classifier.model.classifier import backbone_of, build_classifier  # noqa: E402
 from pyck_train.strategies import Phase, apply_phase  # noqa: E402
 from pyck_train.strategy_run_loop import make_steps  # noqa: E402
 

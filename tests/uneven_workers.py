@@ -14,13 +14,12 @@ import io
 import json
 import sys
 
+import keras
 import numpy as np
 import tensorflow as tf
 
-import keras
-
-from pyck_train.modeling.backbones.registry import get_backbone_spec
-from pyck_train.modeling.classifier import backbone_of, build_classifier
+from pyck_classifier.model.backbones.registry import get_backbone_spec
+from pyck_classifier.model.classifier import backbone_of, build_classifier
 from pyck_train.strategies import Phase, apply_phase
 from pyck_train.strategy_run_loop import fit
 

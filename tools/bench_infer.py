@@ -41,9 +41,9 @@ def cpu_model() -> str:
 
 
 def measure(model_dir: str, images: int, batch_size: int, variants: list[str]) -> dict:
+    from pyck_classifier.model import litert
     from pyck_eval import litert_export
     from pyck_eval.trained_run import load_run
-    from pyck_train.modeling import litert
 
     run = load_run(model_dir)
     batches = litert_export.preloaded(run, "test", images, batch_size)

@@ -40,11 +40,12 @@ import tensorflow_datasets as tfds
 from absl import app, flags
 from PIL import Image
 
+from pyck_tfds.built_datasets import DEFAULT_DATASET
 from tools.bench_data import build_sample
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data_dir", None, "A data_dir with --dataset built in TFRecord (default: build a sample).")
-flags.DEFINE_string("dataset", "mushroom_observer/family7", "Dataset/config in --data_dir.")
+flags.DEFINE_string("dataset", DEFAULT_DATASET, "Dataset/config in --data_dir.")
 flags.DEFINE_integer("n_images", 3000, "Train images used (fewer if the split is smaller).", lower_bound=32)
 flags.DEFINE_integer("per_family", 480, "Sample dump size when no --data_dir is given.", lower_bound=10)
 flags.DEFINE_integer("batch_size", 32, "Batch size of every case.", lower_bound=1)
@@ -80,7 +81,7 @@ def timed_epochs(make_epoch, epochs: int, skip_first: bool = False) -> float:
 
 
 def pyck_rate(dataset: str, data_dir: str, n_images: int, batch: int, epochs: int, cache: bool) -> float:
-    from pyck_train.modeling.input_pipeline import image_shape, load_split, make_pipeline
+    from pyck_classifier.data.input_pipeline import image_shape, load_split, make_pipeline
 
     ds, info = load_split(dataset, f"train[:{n_images}]", data_dir)
     pipeline = make_pipeline(ds, image_size=image_shape(info)[:2], training=True, batch_size=batch, cache=cache)
@@ -89,7 +90,7 @@ def pyck_rate(dataset: str, data_dir: str, n_images: int, batch: int, epochs: in
 
 
 def data_service_rate(dataset: str, data_dir: str, n_images: int, batch: int, epochs: int, service: str) -> float:
-    from pyck_train.modeling.input_pipeline import image_shape, load_split, make_pipeline
+    from pyck_classifier.data.input_pipeline import image_shape, load_split, make_pipeline
 
     ds, info = load_split(dataset, f"train[:{n_images}]", data_dir, shuffle_files=True, known_size=False)
     pipeline = make_pipeline(ds, image_size=image_shape(info)[:2], training=True, batch_size=batch,

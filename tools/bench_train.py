@@ -24,12 +24,13 @@ import keras
 import tensorflow as tf
 from absl import app, flags
 
+from pyck_tfds.built_datasets import DEFAULT_DATASET
 from tools.bench_data import build_sample
 from tools.bench_infer import cpu_model
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data_dir", None, "A data_dir with --dataset built (default: build a sample).")
-flags.DEFINE_string("dataset", "mushroom_observer/family7", "Dataset/config in --data_dir.")
+flags.DEFINE_string("dataset", DEFAULT_DATASET, "Dataset/config in --data_dir.")
 flags.DEFINE_string("backbone", "efficientnet_lite0", "Backbone from the registry (weights are not loaded).")
 flags.DEFINE_integer("n_images", 640, "Training images per epoch.", lower_bound=8)
 flags.DEFINE_integer("batch_size", 32, "Batch size.", lower_bound=1)
@@ -64,10 +65,10 @@ def compiled(model: keras.Model) -> keras.Model:
 def measure(dataset: str, data_dir: str, backbone: str, n_images: int, batch: int, repeats: int = 2) -> dict:
     import tensorflow_datasets as tfds
 
-    from pyck_train.modeling import feature_extraction
-    from pyck_train.modeling.backbones.registry import get_backbone_spec
-    from pyck_train.modeling.classifier import backbone_of, build_classifier
-    from pyck_train.modeling.input_pipeline import image_shape, load_split, make_pipeline
+    from pyck_classifier.data.input_pipeline import image_shape, load_split, make_pipeline
+    from pyck_classifier.model import feature_extraction
+    from pyck_classifier.model.backbones.registry import get_backbone_spec
+    from pyck_classifier.model.classifier import backbone_of, build_classifier
     from pyck_train.strategies import apply_phase, phases
 
     n_images = min(n_images, tfds.builder(dataset, data_dir=data_dir).info.splits["train"].num_examples)

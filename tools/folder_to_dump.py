@@ -29,10 +29,10 @@ from absl import app, flags
 from PIL import Image, ImageOps, UnidentifiedImageError
 from tqdm.auto import tqdm
 
-from pyck_train.modeling.photo_metadata import exif_datetime
+from pyck_classifier.data.photo_metadata import exif_datetime
+from pyck_tfds.dump.images import IMAGE_SUFFIXES
 
 SIZE = (320, 240)  # (width, height)
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 TAXONOMY_COLUMNS = ("class", "family", "genus", "species")
 
 
@@ -60,7 +60,7 @@ def find_photos(roots: Sequence[str]) -> pd.DataFrame:
             if relative == ".":
                 continue
             for name in sorted(files):
-                if name.lower().endswith(IMAGE_EXTENSIONS):
+                if name.lower().endswith(IMAGE_SUFFIXES):
                     rows.append({"root": root, "class": relative.split(os.sep)[0],
                                  "path": os.path.join(folder, name)})
     return pd.DataFrame(rows, columns=["root", "class", "path"])

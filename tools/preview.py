@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import matplotlib
 
+from pyck_tfds.built_datasets import DEFAULT_DATASET
 from pyck_tfds.console import quiet_python_logs, quiet_tensorflow
 
 matplotlib.use("Agg")
@@ -21,7 +22,7 @@ import pyck_tfds  # noqa: E402,F401  (registers mushroom_observer)
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data_dir", None, "The --data_dir given to `tfds build`.")
-flags.DEFINE_string("dataset", "mushroom_observer/family7", "Dataset/config to preview.")
+flags.DEFINE_string("dataset", DEFAULT_DATASET, "Dataset/config to preview.")
 flags.DEFINE_string("split", "train", "Split (tfds slicing works: train[:10%]).")
 flags.DEFINE_integer("per_class", 6, "Examples per class (row).", lower_bound=1)
 flags.DEFINE_string("out", "preview.png", "PNG file to write.")

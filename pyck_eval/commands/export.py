@@ -2,7 +2,7 @@ r"""`python -m pyck_eval export --model_dir M [--quantize none|float16|dynamic|i
 
 The exported model answers with the run's calibrated probabilities (its temperature is built
 in) for float32 RGB pixels in [0, 255] at the run's input size, and carries its labels, input
-size and pixel contract as metadata (`pyck_train.modeling.litert.read_metadata`, no TensorFlow needed).
+size and pixel contract as metadata (`pyck_classifier.model.litert.read_metadata`, no TensorFlow needed).
 `int8` quantizes weights and activations, calibrated on --calibration_images training images;
 `dynamic` quantizes weights to int8, `float16` halves them.
 
@@ -22,10 +22,11 @@ import numpy as np
 import pandas as pd
 from absl import flags
 
+from pyck_classifier.model import litert
+from pyck_classifier.run import run_directory
 from pyck_eval.commands import common_flags
 from pyck_eval.index_page import write_index
 from pyck_eval.lazy_imports import lazy_import
-from pyck_train.modeling import litert, run_directory
 
 litert_export = lazy_import("pyck_eval.litert_export")
 trained_run = lazy_import("pyck_eval.trained_run")
@@ -77,5 +78,5 @@ def main(argv: list[str]) -> None:
          table.set_index("quantize")),
         ("Use", f"from ai_edge_litert.interpreter import Interpreter\nInterpreter(model_path='{path}')\n"
                 "Labels, input size and the pixel contract: "
-                "pyck_train.modeling.litert.read_metadata(open(path, 'rb').read())"),
+                "pyck_classifier.model.litert.read_metadata(open(path, 'rb').read())"),
     ]))

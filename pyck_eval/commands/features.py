@@ -17,7 +17,7 @@ from pyck_eval.commands import common_flags
 from pyck_eval.index_page import write_index
 from pyck_eval.lazy_imports import lazy_import
 
-feature_extraction = lazy_import("pyck_train.modeling.feature_extraction")
+feature_extraction = lazy_import("pyck_classifier.model.feature_extraction")
 trained_run = lazy_import("pyck_eval.trained_run")
 
 flags.DEFINE_string("model_dir", None, "A finished `python -m pyck_train` run.")

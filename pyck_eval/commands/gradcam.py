@@ -20,7 +20,7 @@ from pyck_eval.lazy_imports import lazy_import
 
 figures = lazy_import("pyck_eval.figures")
 grad_cam = lazy_import("pyck_eval.grad_cam")
-image_preprocessing = lazy_import("pyck_train.modeling.image_preprocessing")
+image_preprocessing = lazy_import("pyck_classifier.model.image_preprocessing")
 trained_run = lazy_import("pyck_eval.trained_run")
 
 flags.DEFINE_string("model_dir", None, "A finished `python -m pyck_train` run.")

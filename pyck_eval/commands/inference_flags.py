@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from absl import flags
 
-from pyck_train.modeling.test_time_augmentation import TTA_MODES
+from pyck_classifier.posthoc.binned_prior import METADATA_PRIORS
+from pyck_classifier.posthoc.test_time_augmentation import TTA_MODES
 
 flags.DEFINE_enum("tta", "none", list(TTA_MODES), "Test-time augmentation: flip (image + mirror) or flip_crops "
                   "(+ a central 85 % crop and its mirror); probabilities are averaged.")
-flags.DEFINE_enum("metadata_prior", "none", ["none", "month", "location", "month+location"], "month: re-weight the "
+flags.DEFINE_enum("metadata_prior", "none", list(METADATA_PRIORS), "month: re-weight the "
                   "image probabilities by p(class | month) of the training split (the run's month_prior.json), undated "
                   "images unchanged; location (report only, *_csv datasets): by p(class | 10-degree cell) "
                   "(location_prior.json), images without coordinates unchanged; month+location: both.")

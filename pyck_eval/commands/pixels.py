@@ -17,14 +17,15 @@ from absl import flags
 from pyck_eval.commands import common_flags
 from pyck_eval.index_page import write_index
 from pyck_eval.lazy_imports import lazy_import
+from pyck_tfds.built_datasets import DEFAULT_DATASET
 
 classification_metrics = lazy_import("pyck_eval.classification_metrics")
 feature_models = lazy_import("pyck_eval.feature_models")
 figures = lazy_import("pyck_eval.figures")
-input_pipeline = lazy_import("pyck_train.modeling.input_pipeline")
+input_pipeline = lazy_import("pyck_classifier.data.input_pipeline")
 pixel_baselines = lazy_import("pyck_eval.pixel_baselines")
 
-flags.DEFINE_string("dataset", "mushroom_observer/family7", "TFDS name/config.")
+flags.DEFINE_string("dataset", DEFAULT_DATASET, "TFDS name/config.")
 flags.DEFINE_list("size", ["24", "32"], "Downscaled height,width.")
 flags.DEFINE_integer("n_trials", 0, "Optuna trials per model on the validation split (0: defaults).", lower_bound=0)
 FLAGS = flags.FLAGS

@@ -32,19 +32,21 @@ import numpy as np
 from absl import app, flags
 from tqdm.auto import tqdm
 
+from pyck_classifier.model import litert
+from pyck_classifier.posthoc.binned_prior import priors_named
+from pyck_classifier.posthoc.test_time_augmentation import with_tta
 from pyck_eval.commands import common_flags, inference_flags  # noqa: F401  (--data_dir, --tta, ...)
 from pyck_eval.lazy_imports import lazy_import
 from pyck_eval.photo_groups import GROUPINGS, observation_of
-from pyck_train.modeling import litert
-from pyck_train.modeling.test_time_augmentation import with_tta
+from pyck_tfds.dump.images import IMAGE_SUFFIXES
 
-calibration = lazy_import("pyck_train.modeling.calibration")
-feature_extraction = lazy_import("pyck_train.modeling.feature_extraction")
-image_preprocessing = lazy_import("pyck_train.modeling.image_preprocessing")
-month_prior = lazy_import("pyck_train.modeling.month_prior")
-observations = lazy_import("pyck_train.modeling.observations")
-out_of_class = lazy_import("pyck_train.modeling.out_of_class")
-photo_metadata = lazy_import("pyck_train.modeling.photo_metadata")
+calibration = lazy_import("pyck_classifier.posthoc.calibration")
+feature_extraction = lazy_import("pyck_classifier.model.feature_extraction")
+image_preprocessing = lazy_import("pyck_classifier.model.image_preprocessing")
+month_prior = lazy_import("pyck_classifier.posthoc.month_prior")
+observations = lazy_import("pyck_classifier.posthoc.observations")
+out_of_class = lazy_import("pyck_classifier.posthoc.out_of_class")
+photo_metadata = lazy_import("pyck_classifier.data.photo_metadata")
 special = lazy_import("scipy.special")
 trained_run = lazy_import("pyck_eval.trained_run")
 
@@ -64,7 +66,6 @@ flags.DEFINE_enum("out_of_class_score", "run", ["run", *out_of_class.SCORES], "W
                   "the run's default, or the one `report --ood_from` found best on validation; each has its own "
                   "threshold.")
 FLAGS = flags.FLAGS
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff")
 NOT_ADVICE = "These are look-alike scores, not advice on edibility: never eat a mushroom on a model's word."
 STREAM_CHUNK_BATCHES = 8  # per-image answers are printed every this many batches
 PLURALS = {"family": "families", "genus": "genera", "species": "species", "order": "orders", "class": "classes"}
@@ -95,7 +96,7 @@ def image_files(paths: list[str]) -> list[str]:
         if os.path.isdir(path):
             for root, dirs, names in os.walk(path):
                 dirs.sort()
-                files += [os.path.join(root, n) for n in sorted(names) if n.lower().endswith(IMAGE_EXTENSIONS)]
+                files += [os.path.join(root, n) for n in sorted(names) if n.lower().endswith(IMAGE_SUFFIXES)]
         else:
             files.append(path)
     return files
@@ -136,7 +137,7 @@ Answerer = Callable[[list[str], "tqdm | None"], Answers]
 
 def model_answerer() -> tuple[Answerer, int]:
     """Loads the run once; returns what answers a list of files, and how many passes over them it makes."""
-    if "location" in FLAGS.metadata_prior:
+    if "location" in priors_named(FLAGS.metadata_prior):
         raise app.UsageError("--metadata_prior=location: photos given to predict carry no coordinates pyck reads; "
                              "the location prior is for `report` on a *_csv dataset (use month here)")
     run = trained_run.load_run(FLAGS.model_dir, FLAGS.data_dir, FLAGS.runtime)

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 from absl import app, flags
 
+from pyck_classifier.posthoc.binned_prior import priors_named
 from pyck_eval.commands import common_flags, inference_flags  # noqa: F401  (--tta, --metadata_prior, ...)
 from pyck_eval.index_page import write_index
 from pyck_eval.lazy_imports import lazy_import
@@ -35,12 +36,12 @@ from pyck_eval.lazy_imports import lazy_import
 abstention = lazy_import("pyck_eval.abstention")
 cm = lazy_import("pyck_eval.classification_metrics")
 figures = lazy_import("pyck_eval.figures")
-month_prior = lazy_import("pyck_train.modeling.month_prior")
-location_prior = lazy_import("pyck_train.modeling.location_prior")
-observation_groups = lazy_import("pyck_train.modeling.observations")
-out_of_class = lazy_import("pyck_train.modeling.out_of_class")
+month_prior = lazy_import("pyck_classifier.posthoc.month_prior")
+location_prior = lazy_import("pyck_classifier.posthoc.location_prior")
+observation_groups = lazy_import("pyck_classifier.posthoc.observations")
+out_of_class = lazy_import("pyck_classifier.posthoc.out_of_class")
 special = lazy_import("scipy.special")
-temperature_scaling = lazy_import("pyck_train.modeling.temperature_scaling")
+temperature_scaling = lazy_import("pyck_classifier.posthoc.temperature_scaling")
 trained_run = lazy_import("pyck_eval.trained_run")
 
 flags.DEFINE_string("model_dir", None, "A finished `python -m pyck_train` run.")
@@ -86,10 +87,10 @@ class Predictions:
 def metadata_priors(run: trained_run.TrainedRun) -> list:
     """The priors --metadata_prior asks for, each as apply(probabilities, rows) -> probabilities."""
     priors = []
-    if "month" in FLAGS.metadata_prior:
+    if "month" in priors_named(FLAGS.metadata_prior):
         month = run.month_prior()
         priors.append(lambda p, rows: month.apply(p, month_prior.months_of(rows["date"])))
-    if "location" in FLAGS.metadata_prior:
+    if "location" in priors_named(FLAGS.metadata_prior):
         location = run.location_prior()
         priors.append(lambda p, rows: location.apply(p, rows["latitude"].to_numpy(), rows["longitude"].to_numpy()))
     return priors
@@ -242,9 +243,9 @@ def main(argv: list[str]) -> None:
               "metadata_prior": FLAGS.metadata_prior,
               "temperature": run.calibration.temperature if run.calibration and FLAGS.calibrated else None}
     levels = ["per_image", "per_observation"]
-    if "month" in FLAGS.metadata_prior:
+    if "month" in priors_named(FLAGS.metadata_prior):
         result["dated_examples"] = int((month_prior.months_of(rows["date"]) > 0).sum())
-    if "location" in FLAGS.metadata_prior:
+    if "location" in priors_named(FLAGS.metadata_prior):
         cells = location_prior.cells_of(rows["latitude"].to_numpy(), rows["longitude"].to_numpy())
         result["located_examples"] = int((cells > 0).sum())
     if priors:

@@ -19,7 +19,7 @@ from pyck_eval.index_page import write_index
 from pyck_eval.lazy_imports import lazy_import
 
 figures = lazy_import("pyck_eval.figures")
-image_preprocessing = lazy_import("pyck_train.modeling.image_preprocessing")
+image_preprocessing = lazy_import("pyck_classifier.model.image_preprocessing")
 seg = lazy_import("pyck_eval.colour_segmentation")
 
 flags.DEFINE_list("images", None, "Image files to segment.")

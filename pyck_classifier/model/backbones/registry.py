@@ -21,7 +21,7 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from pyck_train.modeling.backbones.efficientnet_lite_variants import VARIANTS
+from pyck_classifier.model.backbones.efficientnet_lite_variants import VARIANTS
 
 if TYPE_CHECKING:
     import keras
@@ -111,7 +111,7 @@ def _keras_application(constructor: str, preprocessing: str | None = None, **opt
     def build(weights, input_shape):
         import keras
 
-        from pyck_train.modeling.backbones.preprocessing import ImageNetPreprocessing
+        from pyck_classifier.model.backbones.preprocessing import ImageNetPreprocessing
 
         application = getattr(keras.applications, constructor)
         inputs = keras.Input(shape=input_shape, name="image")
@@ -123,7 +123,7 @@ def _keras_application(constructor: str, preprocessing: str | None = None, **opt
 
 def _efficientnet_lite(variant: str):
     def build(weights, input_shape):
-        from pyck_train.modeling.backbones.efficientnet_lite import efficientnet_lite
+        from pyck_classifier.model.backbones.efficientnet_lite import efficientnet_lite
 
         return efficientnet_lite(variant, weights=weights, input_shape=input_shape)
     return build

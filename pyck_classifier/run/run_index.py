@@ -11,7 +11,7 @@ import html
 import json
 import os
 
-from pyck_train.modeling import run_directory as names
+from pyck_classifier.run import run_directory as names
 
 RUN_FILES = (  # (what it is, file name) in the order a reader wants them
     ("Training curves (loss and accuracy per epoch, every phase)", names.TRAINING_CURVES),

@@ -12,6 +12,15 @@ import json
 
 import numpy as np
 
+METADATA_PRIORS = ("none", "month", "location", "month+location")  # the choices of --metadata_prior
+
+
+def priors_named(option: str) -> frozenset[str]:
+    """The priors a --metadata_prior choice asks for: "month+location" -> {"month", "location"}, "none" -> {}."""
+    if option not in METADATA_PRIORS:
+        raise ValueError(f"unknown metadata prior {option!r}; choose from {', '.join(METADATA_PRIORS)}")
+    return frozenset() if option == "none" else frozenset(option.split("+"))
+
 
 def fit_class_given_bin(labels: np.ndarray, bins: np.ndarray, num_bins: int, num_classes: int,
                         strength: float) -> tuple[np.ndarray, np.ndarray]:

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import keras
 
-from pyck_train.modeling.backbones.registry import build_backbone
-from pyck_train.modeling.heads import build_head
+from pyck_classifier.model.backbones.registry import build_backbone
+from pyck_classifier.model.heads import build_head
 
 BACKBONE_LAYER = "backbone"
 
@@ -48,6 +48,6 @@ def layers_after(model: keras.Model, name: str) -> list[keras.layers.Layer]:
 
 
 def with_temperature(model: keras.Model, temperature: float) -> keras.Model:
-    """The classifier answering softmax(log p / T): its calibrated probabilities (`pyck_train.modeling.calibration`)."""
+    """The classifier answering softmax(log p / T): its calibrated probabilities (`posthoc.calibration`)."""
     calibrated = keras.ops.softmax(keras.ops.log(keras.ops.maximum(model.output, 1e-30)) / temperature)
     return keras.Model(model.input, calibrated, name="calibrated")

@@ -26,7 +26,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 import pyck_tfds  # noqa: F401  (registers mushroom_observer)
-from pyck_train.modeling.image_preprocessing import decode_image, prepare_image
+from pyck_classifier.model.image_preprocessing import decode_image, prepare_image
 
 AUTOTUNE = tf.data.AUTOTUNE
 _TRAINING_FEATURES = {"image": tf.io.FixedLenFeature([], tf.string), "label": tf.io.FixedLenFeature([], tf.int64)}

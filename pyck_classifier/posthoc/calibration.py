@@ -16,8 +16,9 @@ import os
 import numpy as np
 from scipy.special import softmax
 
-from pyck_train.modeling import out_of_class, run_directory, temperature_scaling
-from pyck_train.modeling.out_of_class import Mahalanobis
+from pyck_classifier.posthoc import out_of_class, temperature_scaling
+from pyck_classifier.posthoc.out_of_class import Mahalanobis
+from pyck_classifier.run import run_directory
 
 FILE_NAME = run_directory.CALIBRATION
 MAHALANOBIS_FILE = run_directory.CALIBRATION_MAHALANOBIS
