@@ -346,10 +346,10 @@ def _with_priors(config: TrainConfig, month: MonthPrior | None, location: Locati
                  columns: dict, labels: np.ndarray) -> dict:
     """Scores with each prior the config asks for (and both together), beside the image-only scores."""
     months, coordinates = months_of(columns["date"]), (columns["latitude"], columns["longitude"])
-    fused = {}
-    if "month" in priors_named(config.metadata_prior) and month is not None:
+    fused, wanted = {}, priors_named(config.metadata_prior)
+    if "month" in wanted and month is not None:
         fused["month_prior"] = ({"dated_examples": int((months > 0).sum())}, month.apply(calibrated, months))
-    if "location" in priors_named(config.metadata_prior) and location is not None:
+    if "location" in wanted and location is not None:
         located = {"located_examples": int((cells_of(*coordinates) > 0).sum())}
         fused["location_prior"] = (located, location.apply(calibrated, *coordinates))
         if "month_prior" in fused:
@@ -448,9 +448,10 @@ def _start(config: TrainConfig) -> _Run:
     keras.utils.set_random_seed(config.seed)
     keras.mixed_precision.set_global_policy(resolve_precision(config.precision))
     data = _load_data(config, config.batch_size * distribution.num_replicas_in_sync)
-    if "month" in priors_named(config.metadata_prior) and not (data.train_months > 0).any():
+    wanted = priors_named(config.metadata_prior)
+    if "month" in wanted and not (data.train_months > 0).any():
         raise ValueError(f"--metadata_prior={config.metadata_prior}: no training image of {config.dataset} has a date")
-    if "location" in priors_named(config.metadata_prior) and not (cells_of(*data.train_coordinates) > 0).any():
+    if "location" in wanted and not (cells_of(*data.train_coordinates) > 0).any():
         raise ValueError(f"--metadata_prior={config.metadata_prior}: no training image of {config.dataset} has "
                          "coordinates (the *_csv configs store them)")
     if role.is_chief:

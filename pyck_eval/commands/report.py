@@ -86,11 +86,11 @@ class Predictions:
 
 def metadata_priors(run: trained_run.TrainedRun) -> list:
     """The priors --metadata_prior asks for, each as apply(probabilities, rows) -> probabilities."""
-    priors = []
-    if "month" in priors_named(FLAGS.metadata_prior):
+    priors, wanted = [], priors_named(FLAGS.metadata_prior)
+    if "month" in wanted:
         month = run.month_prior()
         priors.append(lambda p, rows: month.apply(p, month_prior.months_of(rows["date"])))
-    if "location" in priors_named(FLAGS.metadata_prior):
+    if "location" in wanted:
         location = run.location_prior()
         priors.append(lambda p, rows: location.apply(p, rows["latitude"].to_numpy(), rows["longitude"].to_numpy()))
     return priors
@@ -242,10 +242,10 @@ def main(argv: list[str]) -> None:
     result = {"model_dir": FLAGS.model_dir, "dataset": run.dataset, "split": FLAGS.split, "tta": FLAGS.tta,
               "metadata_prior": FLAGS.metadata_prior,
               "temperature": run.calibration.temperature if run.calibration and FLAGS.calibrated else None}
-    levels = ["per_image", "per_observation"]
-    if "month" in priors_named(FLAGS.metadata_prior):
+    levels, wanted = ["per_image", "per_observation"], priors_named(FLAGS.metadata_prior)
+    if "month" in wanted:
         result["dated_examples"] = int((month_prior.months_of(rows["date"]) > 0).sum())
-    if "location" in priors_named(FLAGS.metadata_prior):
+    if "location" in wanted:
         cells = location_prior.cells_of(rows["latitude"].to_numpy(), rows["longitude"].to_numpy())
         result["located_examples"] = int((cells > 0).sum())
     if priors:
