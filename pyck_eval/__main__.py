@@ -12,6 +12,8 @@ import sys
 
 from absl import app, flags
 
+from pyck_classifier.model.litert import ExportError
+from pyck_eval.tasks.errors import OptionError
 from pyck_tfds.console import quiet_python_logs
 
 COMMANDS = {
@@ -32,23 +34,7 @@ def usage() -> str:
     return "\n".join(lines)
 
 
-SHARED_FLAG_MODULES = ("common_flags", "inference_flags")
 flags.DEFINE_bool("debug", False, "Show Python tracebacks instead of one-line errors.")
-
-
-def one_line_errors(command_main):
-    """The command's main, with the mistakes a user makes (a missing run or file, Ctrl-C) as one line on stderr."""
-    def run(argv: list[str]) -> None:
-        quiet_python_logs()
-        try:
-            command_main(argv)
-        except (FileNotFoundError, KeyboardInterrupt) as err:
-            if flags.FLAGS.debug:
-                raise
-            interrupted = isinstance(err, KeyboardInterrupt)
-            print(f"error: {'interrupted' if interrupted else err}", file=sys.stderr)
-            sys.exit(130 if interrupted else 1)
-    return run
 
 
 def main() -> None:
@@ -59,11 +45,24 @@ def main() -> None:
         sys.exit(0 if len(sys.argv) >= 2 and sys.argv[1] in ("-h", "--help") else 2)
     command = importlib.import_module(f"pyck_eval.commands.{sys.argv[1]}")
     getattr(command, "prepare", lambda: None)()
-    for module in (command, *(sys.modules.get(f"pyck_eval.commands.{name}") for name in SHARED_FLAG_MODULES)):
-        if module is not None:
-            flags.adopt_module_key_flags(module)  # --help lists the command's flags, not only "Try --helpfull"
+    flags.adopt_module_key_flags(command)  # --help lists the command's flags, not only "Try --helpfull"
     sys.modules["__main__"].__doc__ = command.__doc__  # and starts with the command's own usage
-    app.run(one_line_errors(command.main), argv=[f"pyck_eval {sys.argv[1]}", *sys.argv[2:]])
+
+    def run(argv: list[str]) -> None:
+        """The command's main, with the mistakes a user makes (a missing run or file, Ctrl-C) as one line."""
+        quiet_python_logs()
+        try:
+            command.main(argv)
+        except OptionError as err:
+            raise app.UsageError(str(err)) from None
+        except (FileNotFoundError, ExportError, KeyboardInterrupt) as err:
+            if flags.FLAGS.debug:
+                raise
+            interrupted = isinstance(err, KeyboardInterrupt)
+            print(f"error: {'interrupted' if interrupted else err}", file=sys.stderr)
+            sys.exit(130 if interrupted else 1)
+
+    app.run(run, argv=[f"pyck_eval {sys.argv[1]}", *sys.argv[2:]])
 
 
 if __name__ == "__main__":

@@ -11,25 +11,7 @@ import pandas as pd
 from sklearn import metrics
 
 from pyck_classifier.posthoc.observations import per_observation  # noqa: F401  (re-exported for eval's commands)
-
-
-def summary(labels: np.ndarray, probabilities: np.ndarray, class_names: list[str]) -> dict:
-    """accuracy, balanced accuracy, macro F1, top-2/top-3 accuracy and the per-class report."""
-    classes = np.arange(len(class_names))
-    predicted = probabilities.argmax(axis=1)
-    result = {
-        "examples": int(len(labels)),
-        "accuracy": float(metrics.accuracy_score(labels, predicted)),
-        "balanced_accuracy": float(metrics.balanced_accuracy_score(labels, predicted)),
-        "macro_f1": float(metrics.f1_score(labels, predicted, average="macro", labels=classes, zero_division=0)),
-    }
-    for k in (2, 3):
-        if k < len(class_names):
-            result[f"top_{k}_accuracy"] = float(metrics.top_k_accuracy_score(labels, probabilities, k=k,
-                                                                              labels=classes))
-    result["per_class"] = metrics.classification_report(labels, predicted, labels=classes, target_names=class_names,
-                                                        output_dict=True, zero_division=0)
-    return result
+from pyck_classifier.posthoc.scores import summary  # noqa: F401  (the one summary, shared with the trainer)
 
 
 def confusion(labels: np.ndarray, predicted: np.ndarray, num_classes: int) -> np.ndarray:

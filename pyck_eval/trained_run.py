@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import glob
 import json
 import os
 
@@ -14,7 +13,8 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 import pyck_tfds  # noqa: F401  (registers mushroom_observer)
-from pyck_classifier.data import EVAL_BATCH_SIZE
+from pyck_classifier.data import EVAL_BATCH_SIZE, input_pipeline
+from pyck_classifier.data.label_level import label_level
 from pyck_classifier.model import feature_extraction, litert
 from pyck_classifier.model.image_preprocessing import prepare_image
 from pyck_classifier.posthoc.calibration import Calibration
@@ -22,10 +22,8 @@ from pyck_classifier.posthoc.location_prior import LocationPrior
 from pyck_classifier.posthoc.month_prior import MonthPrior
 from pyck_classifier.posthoc.test_time_augmentation import with_tta
 from pyck_classifier.run import run_directory as names
-from pyck_tfds.mushroom_observer.mushroom_observer_dataset_builder import REPORT_FILE
 
 METADATA_COLUMNS = ("image_id", "observation_id", "date")
-COORDINATE_COLUMNS = ("latitude", "longitude")  # only in the *_csv configs
 REFIT = ("To fit one, rerun its training command (`python -m pyck_train --flagfile=MODEL_DIR/flags.txt`): "
          "finished phases are not trained again.")
 
@@ -39,21 +37,12 @@ class TrainedRun:
     data_dir: str | None
     backbone: str
     calibration: Calibration | None  # None for a run trained before pyck fitted one
+    level: str = "class"  # what a label names: "family", "species"... (metrics.json; the build report for older runs)
     runtime: str = "keras"  # what runs the frozen network: keras, litert or auto (`pyck_classifier.model.litert`)
 
     def executable(self, model: keras.Model, variant: str):
         """`model` (built from this run's model) as the runtime runs it; LiteRT conversions are cached by variant."""
         return litert.runnable(model, self.runtime, os.path.join(self.model_dir, names.MODEL), variant)
-
-    @property
-    def level(self) -> str:
-        """What a label names ("family", "species", ...), from the dataset's build report; "class" when unknown."""
-        builder, _, config = self.dataset.partition("/")
-        pattern = os.path.join(self.data_dir or tfds.core.constants.DATA_DIR, builder, config, "*", REPORT_FILE)
-        for path in sorted(glob.glob(pattern)):
-            with open(path) as f:
-                return json.load(f).get("filter", {}).get("level") or "class"
-        return "class"
 
     def _saved_prior(self, file_name: str, prior_class, why_missing: str):
         path = os.path.join(self.model_dir, file_name)
@@ -91,20 +80,18 @@ def load_run(model_dir: str, data_dir: str | None = None, runtime: str = "keras"
     with open(os.path.join(model_dir, names.LABELS)) as f:
         labels = [line for line in f.read().splitlines() if line]
     model = keras.models.load_model(os.path.join(model_dir, names.MODEL), compile=False)
-    return TrainedRun(model_dir, model, labels, metrics["dataset"], data_dir or metrics["data_dir"],
-                      metrics["backbone"], Calibration.load(model_dir, labels), runtime)
+    data_dir = data_dir or metrics["data_dir"]
+    level = metrics.get("level") or label_level(metrics["dataset"], data_dir)
+    return TrainedRun(model_dir, model, labels, metrics["dataset"], data_dir, metrics["backbone"],
+                      Calibration.load(model_dir, labels), level, runtime)
 
 
 def split_examples(run: TrainedRun, split: str, dataset: str | None = None) -> tf.data.Dataset:
-    """(image uint8, label, {image_id, observation_id}) in the split's stored (deterministic) order.
+    """(image uint8, label, {image_id, observation_id, date[, latitude, longitude]}) in the split's stored order.
 
     `dataset` reads another config of the run's data_dir (e.g. one holding other families).
     """
-    ds = tfds.load(dataset or run.dataset, split=split, data_dir=run.data_dir, shuffle_files=False,
-                   read_config=tfds.ReadConfig(try_autocache=False))
-    return ds.map(lambda ex: (ex["image"], ex["label"],
-                              {k: ex[k] for k in METADATA_COLUMNS + COORDINATE_COLUMNS if k in ex}),
-                  num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return input_pipeline.split_examples(dataset or run.dataset, split, run.data_dir, METADATA_COLUMNS)
 
 
 def split_batches(run: TrainedRun, split: str, batch_size: int = EVAL_BATCH_SIZE,

@@ -6,43 +6,16 @@ command's own switches (`--overwrite`, `--debug`) are defined here by hand.
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import typing
 
 from absl import flags
 
 from pyck_classifier.model.heads import parse_head
+from pyck_tfds.options import define_flags, options_from_flags
 from pyck_train.cluster import tf_config_error
 from pyck_train.config import TrainConfig
 
-
-def _define(field: dataclasses.Field, kind: type) -> None:
-    meta = field.metadata
-    default = None if field.default is dataclasses.MISSING else field.default
-    bounds = {"lower_bound": meta["lower"], "upper_bound": meta["upper"]}
-    if kind is bool:
-        flags.DEFINE_bool(field.name, default, meta["help"])
-    elif kind is int:
-        flags.DEFINE_integer(field.name, default, meta["help"], **bounds)
-    elif kind is float:
-        flags.DEFINE_float(field.name, default, meta["help"], **bounds)
-    elif meta["choices"]:
-        flags.DEFINE_enum(field.name, default, list(meta["choices"]), meta["help"])
-    else:
-        flags.DEFINE_string(field.name, default, meta["help"])
-
-
-def _kind(annotation) -> type:
-    """int, float, bool or str: the type a flag parses (`str | None` is str)."""
-    args = [a for a in typing.get_args(annotation) if a is not type(None)]
-    return args[0] if args else annotation
-
-
-_HINTS = typing.get_type_hints(TrainConfig)
-for _field in dataclasses.fields(TrainConfig):
-    _define(_field, _kind(_HINTS[_field.name]))
-
+define_flags(TrainConfig)
 flags.DEFINE_bool("overwrite", False, "--model_dir holds a run trained with other flags: move it aside "
                   "(<model_dir>.replaced-<time>) and start afresh, instead of stopping.")
 flags.DEFINE_bool("debug", False, "Show Python tracebacks instead of one-line errors (and on Ctrl-C).")
@@ -80,5 +53,4 @@ def mark_required() -> None:
 
 def config_from_flags() -> TrainConfig:
     """The parsed flags as a TrainConfig (the trainer, tune and compare_backbones all start from it)."""
-    values = flags.FLAGS
-    return TrainConfig(**{field.name: getattr(values, field.name) for field in dataclasses.fields(TrainConfig)})
+    return options_from_flags(TrainConfig)

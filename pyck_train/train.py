@@ -35,6 +35,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from pyck_classifier.data.input_pipeline import EpochSeeds, image_shape, load_split, make_pipeline, read_columns
+from pyck_classifier.data.label_level import label_level
 from pyck_classifier.model import feature_extraction, litert
 from pyck_classifier.model.backbones.registry import get_backbone_spec
 from pyck_classifier.model.classifier import backbone_of, build_classifier, with_temperature
@@ -343,7 +344,7 @@ def _location_prior(run: _Run) -> LocationPrior | None:
 
 
 def _with_priors(config: TrainConfig, month: MonthPrior | None, location: LocationPrior | None, calibrated: np.ndarray,
-                 columns: dict, labels: np.ndarray) -> dict:
+                 columns: dict, labels: np.ndarray, names: list[str]) -> dict:
     """Scores with each prior the config asks for (and both together), beside the image-only scores."""
     months, coordinates = months_of(columns["date"]), (columns["latitude"], columns["longitude"])
     fused, wanted = {}, priors_named(config.metadata_prior)
@@ -355,7 +356,8 @@ def _with_priors(config: TrainConfig, month: MonthPrior | None, location: Locati
         if "month_prior" in fused:
             both = location.apply(fused["month_prior"][1], *coordinates)
             fused["month_and_location_prior"] = ({**fused["month_prior"][0], **located}, both)
-    return {key: {"tta": config.tta, **counts, **scores.split_scores(labels, probabilities, columns["observation_id"])}
+    observations = columns["observation_id"]
+    return {key: {"tta": config.tta, **counts, **scores.split_scores(labels, probabilities, observations, names)}
             for key, (counts, probabilities) in fused.items()}
 
 
@@ -395,15 +397,16 @@ def _evaluate(model: keras.Model, run: _Run, calibration: Calibration) -> dict:
         columns = read_columns(config.dataset, name, config.data_dir, ("observation_id", "date", "latitude",
                                                                        "longitude"))
         probabilities, labels, _ = feature_extraction.predict_batches(model, data.pipelines[name], f"evaluate {name}")
-        result = scores.split_scores(labels, probabilities, columns["observation_id"])
+        result = scores.split_scores(labels, probabilities, columns["observation_id"], data.labels)
         final = probabilities
         if config.tta != "none":
             final, _, _ = feature_extraction.predict_batches(tta_model, data.pipelines[name], f"evaluate {name} tta")
-            result["tta"] = {"mode": config.tta, **scores.split_scores(labels, final, columns["observation_id"])}
+            result["tta"] = {"mode": config.tta, **scores.split_scores(labels, final, columns["observation_id"],
+                                                                        data.labels)}
         calibrated = calibration.calibrated(final)
         result["calibration"] = {"tta": config.tta, "ece_before": expected_calibration_error(labels, final),
                                  "ece_after": expected_calibration_error(labels, calibrated)}
-        result.update(_with_priors(config, month, location, calibrated, columns, labels))
+        result.update(_with_priors(config, month, location, calibrated, columns, labels, data.labels))
         results[name] = result
     return results
 
@@ -414,6 +417,7 @@ def _metrics(model: keras.Model, run: _Run, kept: list, calibration: Calibration
     return {"dataset": config.dataset, "data_dir": config.data_dir, "backbone": config.backbone,
             "strategy": config.strategy, "precision": keras.mixed_precision.global_policy().name,
             "replicas": run.distribution.num_replicas_in_sync, "labels": data.labels,
+            "level": label_level(config.dataset, config.data_dir),
             "parameters": model.count_params(), "train_examples": int(len(data.train_labels)),
             "phases": [k for k in kept if k is not None],
             "calibration": {"temperature": calibration.temperature, **calibration.summary},

@@ -6,13 +6,16 @@ command line is `pyck_train.tune`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import logging as python_logging
 import os
 
 import keras
 import optuna
 from absl import logging
 
+from pyck_train.provenance import RunDirectoryError
 from pyck_train.train import TrainConfig, train
 
 LEARNING_RATE_RANGE = (1e-4, 1e-2)
@@ -63,6 +66,27 @@ def finished_trials(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=states))
 
 
+class _WithoutRefusals(python_logging.Filter):
+    """Optuna logs a failed trial with its traceback; a trial folder refused by the run record is said in one line
+    by `tune` instead."""
+
+    def filter(self, record: python_logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], RunDirectoryError))
+
+
+@contextlib.contextmanager
+def _refusals_unlogged():
+    handlers = python_logging.getLogger("optuna").handlers
+    refusals = _WithoutRefusals()
+    for handler in handlers:
+        handler.addFilter(refusals)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(refusals)
+
+
 def run_study(base: TrainConfig, study: optuna.Study, n_trials: int, backbones: list[str]) -> TrainConfig | None:
     """Run trials until the study has `n_trials` finished ones; returns the best trial's config (None if none)."""
     def objective(trial: optuna.Trial) -> float:
@@ -79,7 +103,8 @@ def run_study(base: TrainConfig, study: optuna.Study, n_trials: int, backbones: 
 
     remaining = n_trials - finished_trials(study)
     if remaining > 0:
-        study.optimize(objective, n_trials=remaining, catch=())
+        with _refusals_unlogged():
+            study.optimize(objective, n_trials=remaining, catch=())
     completed = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if not completed:
         return None

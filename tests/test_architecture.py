@@ -99,6 +99,83 @@ def test_a_string_import_of_the_trainer_in_eval_breaks_the_rule(tmp_path):
         "pyck_eval/commands/report.py imports pyck_train.train"]
 
 
+LOGGING_FLAGS = ("verbosity",)  # absl's own: read where Python logging is set up (`console.quiet_python_logs`)
+
+
+def flag_reads_outside_main(path: str) -> list[int]:
+    """Lines reading a flag's value (`FLAGS.x`, `flags.FLAGS.x`, `FLAGS["x"]`) outside a function named main."""
+    lines = []
+
+    def visit(node: ast.AST, in_main: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.Attribute, ast.Subscript)) and not in_main:
+                base = child.value
+                if (isinstance(base, ast.Name) and base.id == "FLAGS") or (
+                        isinstance(base, ast.Attribute) and base.attr == "FLAGS"):
+                    key = child.slice if isinstance(child, ast.Subscript) else None
+                    absl_own = child.attr == "is_parsed" if isinstance(child, ast.Attribute) else (
+                        isinstance(key, ast.Constant) and key.value in LOGGING_FLAGS)
+                    if not absl_own:
+                        lines.append(child.lineno)
+            named_main = isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)) and child.name == "main"
+            visit(child, in_main or named_main)
+
+    visit(ast.parse(open(path).read(), path), False)
+    return lines
+
+
+def test_only_a_commands_main_reads_flags():
+    """Functions take options objects; a command's main() alone turns flags into them."""
+    found = {path: lines for package in (*PRODUCT, "tools") for path in modules_under(package)
+             if (lines := flag_reads_outside_main(os.path.join(ROOT, path)))}
+    assert found == {}
+
+
+def test_the_flag_read_checker_sees_a_helper_reading_flags(tmp_path):
+    module = tmp_path / "command.py"
+    module.write_text("FLAGS = flags.FLAGS\n\ndef helper():\n    return FLAGS.split\n\n"
+                      "def chosen():\n    return flags.FLAGS['tta'].value\n\n"
+                      "def main(argv):\n    def inner():\n        return FLAGS.top_k\n    return FLAGS.split, inner\n")
+    assert flag_reads_outside_main(str(module)) == [4, 7]
+
+
+EVAL_COMMANDS = ("report", "predict", "features", "svc", "stack", "gradcam", "pixels", "segment", "export")
+EVAL_FLAG_DEFAULTS = """
+import dataclasses, importlib, json, sys
+from absl import flags
+from pyck_tfds.options import options_from_flags
+command = importlib.import_module("pyck_eval.commands." + sys.argv[1])
+flags.FLAGS(["pyck_eval"])
+answer = {"tensorflow": "tensorflow" in sys.modules, "options": {}}
+for options_class in command.OPTIONS:
+    fields = dataclasses.fields(options_class)
+    given = {f.name: "given" for f in fields if f.name not in flags.FLAGS}  # a command's own input (runtime="keras")
+    required = {f.name: "m" for f in fields if f.default is dataclasses.MISSING and f.name not in given}
+    parsed = options_from_flags(options_class, **given, **required)
+    answer["options"][options_class.__name__] = {
+        "flags": sorted(f.name for f in fields if f.name not in given),
+        "equal": parsed == options_class(**given, **required),
+        "wrong_help": [f.name for f in fields if f.name not in given  # enum flags prefix their choices: <a|b>: help
+                       and not flags.FLAGS[f.name].help.endswith(f.metadata["help"])],
+        "defined_elsewhere": [f.name for f in fields if f.name not in given
+                              and flags.FLAGS.find_module_defining_flag(f.name) != command.__name__]}
+print(json.dumps(answer))
+"""
+
+
+@pytest.mark.parametrize("command", EVAL_COMMANDS)
+def test_eval_flags_are_their_options_dataclasses(command):
+    """Defaults, help and allowed values of every eval flag come from the function's options dataclass."""
+    result = run_python("-c", EVAL_FLAG_DEFAULTS, command, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    answer = json.loads(result.stdout.splitlines()[-1])
+    assert answer["tensorflow"] is False  # --help and usage errors answer before TensorFlow starts
+    for name, checked in answer["options"].items():
+        assert checked["flags"], name
+        # defined_elsewhere: --help lists only the command module's own flags
+        assert (checked["equal"], checked["wrong_help"], checked["defined_elsewhere"]) == (True, [], []), name
+
+
 def test_import_pyck_tfds_dump_leaves_tensorflow_out():
     script = f"import sys, pyck_tfds.dump; print([m for m in {TENSORFLOW!r} if m in sys.modules])"
     result = run_python("-c", script, timeout=120)

@@ -180,14 +180,15 @@ def test_location_prior_is_fitted_on_train_and_reported_beside_the_month_prior(c
     location = LocationPrior.fit(train["label"], train["latitude"], train["longitude"], 7)
     uniform = np.full((len(test["label"]), 7), 1 / 7)
     config = TrainConfig(model_dir=str(tmp_path), metadata_prior="month+location")
-    scores = _with_priors(config, month, location, uniform, test, test["label"])
+    names = [f"family {i}" for i in range(7)]
+    scores = _with_priors(config, month, location, uniform, test, test["label"], names)
     assert set(scores) == {"month_prior", "location_prior", "month_and_location_prior"}
     assert scores["location_prior"]["located_examples"] == scores["month_and_location_prior"]["located_examples"] \
         == located
     assert scores["month_prior"]["dated_examples"] == len(test["label"])
     assert scores["location_prior"]["accuracy"] > 1 / 7, "the sample's families live in different cells"
     only_month = _with_priors(TrainConfig(model_dir=str(tmp_path), metadata_prior="month"), month, location, uniform,
-                              test, test["label"])
+                              test, test["label"], names)
     assert set(only_month) == {"month_prior"}
 
 

@@ -17,10 +17,10 @@ from tests.conftest import BUILT_DATASET, run_python
 pytestmark = pytest.mark.slow
 
 
-def run_tune(data_dir: str, model_dir: str, n_trials: int) -> subprocess.CompletedProcess:
+def run_tune(data_dir: str, model_dir: str, n_trials: int, *more: str) -> subprocess.CompletedProcess:
     return run_python("-m", "pyck_train.tune", "--flagfile=configs/quickstart.flags", f"--dataset={BUILT_DATASET}",
                       f"--data_dir={data_dir}", f"--model_dir={model_dir}", "--epochs=2", "--steps_per_epoch=3",
-                      "--train_subset=64", f"--n_trials={n_trials}", "--study_name=test", timeout=600)
+                      "--train_subset=64", f"--n_trials={n_trials}", "--study_name=test", *more, timeout=600)
 
 
 def test_tune_resumes_from_its_storage_and_writes_a_best_flagfile(built_data_dir, tmp_path):
@@ -48,6 +48,12 @@ def test_tune_resumes_from_its_storage_and_writes_a_best_flagfile(built_data_dir
                        str(model_dir / "best.flags"), timeout=120)
     assert check.returncode == 0, check.stderr[-2000:]
     assert float(check.stdout.strip().splitlines()[-1]) == study.best_params["learning_rate"]
+    # A new study in the same folder numbers its trials from 0 again: trial_0 holds a run of other flags.
+    recorded = open(model_dir / "trial_0" / "flags.txt").read()
+    other = run_tune(built_data_dir, str(model_dir), 1, "--study_name=other", "--epochs=3")
+    assert other.returncode == 1 and "Traceback" not in other.stderr, other.stderr[-3000:]
+    assert other.stderr.strip().splitlines()[-1].startswith("error: ") and "--epochs: 2 -> 3" in other.stderr
+    assert open(model_dir / "trial_0" / "flags.txt").read() == recorded  # refused, the trial's run kept
 
 
 class _AlwaysPrune:

@@ -25,6 +25,7 @@ bytes in process memory, and e's cache is process memory too).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import socket
@@ -65,11 +66,18 @@ def drop_page_cache() -> None:
         f.write("3\n")
 
 
-def timed_epochs(make_epoch, epochs: int, skip_first: bool = False) -> float:
-    """images/s over `epochs` passes of the iterable returned by `make_epoch()` (each yields batches)."""
+@dataclasses.dataclass(frozen=True)
+class Epochs:
+    """How many timed passes each case makes, and whether the OS page cache is dropped before each."""
+    count: int
+    cold: bool = False
+
+
+def timed_epochs(make_epoch, epochs: Epochs, skip_first: bool = False) -> float:
+    """images/s over `epochs.count` passes of the iterable returned by `make_epoch()` (each yields batches)."""
     images, seconds = 0, 0.0
-    for epoch in range(epochs + int(skip_first)):
-        if FLAGS.cold:
+    for epoch in range(epochs.count + int(skip_first)):
+        if epochs.cold:
             drop_page_cache()
         start = time.perf_counter()
         count = sum(int(batch.shape[0]) for batch in make_epoch())
@@ -80,7 +88,7 @@ def timed_epochs(make_epoch, epochs: int, skip_first: bool = False) -> float:
     return images / seconds
 
 
-def pyck_rate(dataset: str, data_dir: str, n_images: int, batch: int, epochs: int, cache: bool) -> float:
+def pyck_rate(dataset: str, data_dir: str, n_images: int, batch: int, epochs: Epochs, cache: bool) -> float:
     from pyck_classifier.data.input_pipeline import image_shape, load_split, make_pipeline
 
     ds, info = load_split(dataset, f"train[:{n_images}]", data_dir)
@@ -89,7 +97,7 @@ def pyck_rate(dataset: str, data_dir: str, n_images: int, batch: int, epochs: in
     return timed_epochs(lambda: pipeline, epochs, skip_first=cache)
 
 
-def data_service_rate(dataset: str, data_dir: str, n_images: int, batch: int, epochs: int, service: str) -> float:
+def data_service_rate(dataset: str, data_dir: str, n_images: int, batch: int, epochs: Epochs, service: str) -> float:
     from pyck_classifier.data.input_pipeline import image_shape, load_split, make_pipeline
 
     ds, info = load_split(dataset, f"train[:{n_images}]", data_dir, shuffle_files=True, known_size=False)
@@ -123,7 +131,7 @@ def local_data_service(workers: int):
         dispatcher.stop()
 
 
-def array_record_rate(dataset: str, data_dir: str, n_images: int, batch: int, epochs: int, seed: int = 0) -> float:
+def array_record_rate(dataset: str, data_dir: str, n_images: int, batch: int, epochs: Epochs, seed: int = 0) -> float:
     """tfds reads array_record only through `tfds.data_source` (random access, decoded in Python), not tf.data."""
     source = tfds.data_source(dataset, split=f"train[:{n_images}]", data_dir=data_dir)
     rng = np.random.default_rng(seed)
@@ -153,7 +161,7 @@ def export_jpegs(dataset: str, data_dir: str, n_images: int, out: str) -> tuple[
     return encoded, pd.DataFrame(rows)
 
 
-def keras_directory_rate(folder: str, batch: int, epochs: int, size: tuple[int, int]) -> float:
+def keras_directory_rate(folder: str, batch: int, epochs: Epochs, size: tuple[int, int]) -> float:
     import keras
 
     ds = keras.utils.image_dataset_from_directory(folder, image_size=size, batch_size=batch, shuffle=True, seed=0,
@@ -161,7 +169,7 @@ def keras_directory_rate(folder: str, batch: int, epochs: int, size: tuple[int, 
     return timed_epochs(lambda: ds, epochs)
 
 
-def pandas_pil_rate(frame: pd.DataFrame, batch: int, epochs: int, seed: int = 0) -> float:
+def pandas_pil_rate(frame: pd.DataFrame, batch: int, epochs: Epochs, seed: int = 0) -> float:
     rng = np.random.default_rng(seed)
 
     def epoch():
@@ -173,7 +181,7 @@ def pandas_pil_rate(frame: pd.DataFrame, batch: int, epochs: int, seed: int = 0)
     return timed_epochs(epoch, epochs)
 
 
-def decode_ceiling_rate(encoded: list[bytes], batch: int, epochs: int) -> float:
+def decode_ceiling_rate(encoded: list[bytes], batch: int, epochs: Epochs) -> float:
     ds = (tf.data.Dataset.from_tensor_slices(tf.constant(encoded))
           .map(lambda data: tf.io.decode_jpeg(data, channels=3), num_parallel_calls=tf.data.AUTOTUNE,
                deterministic=False)
@@ -182,7 +190,7 @@ def decode_ceiling_rate(encoded: list[bytes], batch: int, epochs: int) -> float:
 
 
 def run(dataset: str, tfrecord_dir: str, array_record_dir: str | None, work: str, n_images: int, batch: int,
-        epochs: int, repeats: int = 1, service: str | None = None) -> dict:
+        epochs: Epochs, repeats: int = 1, service: str | None = None, service_workers: int = 0) -> dict:
     import pyck_tfds  # noqa: F401  (registers mushroom_observer)
     info = tfds.builder(dataset, data_dir=tfrecord_dir).info
     image_size = tuple(info.features["image"].shape[:2])
@@ -200,7 +208,7 @@ def run(dataset: str, tfrecord_dir: str, array_record_dir: str | None, work: str
         cases["a_array_record_data_source"] = lambda: array_record_rate(dataset, array_record_dir, n_images, batch,
                                                                         epochs)
     if service:
-        cases[f"f_data_service_{FLAGS.data_service_workers}_workers"] = lambda: data_service_rate(
+        cases[f"f_data_service_{service_workers}_workers"] = lambda: data_service_rate(
             dataset, tfrecord_dir, n_images, batch, epochs, service)
     best = dict.fromkeys(cases, 0.0)
     for _ in range(repeats):  # interleaved, so a slow spell of the machine hits every case alike
@@ -212,9 +220,9 @@ def run(dataset: str, tfrecord_dir: str, array_record_dir: str | None, work: str
     if array_record_dir:
         ratios["a_array_record/d"] = best["a_array_record_data_source"] / d
     if service:
-        ratios["f/a"] = best[f"f_data_service_{FLAGS.data_service_workers}_workers"] / a
-    return {"images": len(encoded), "batch_size": batch, "epochs": epochs, "repeats": repeats,
-            "machine": f"{os.cpu_count()} CPUs", "cold_page_cache": FLAGS.cold,
+        ratios["f/a"] = best[f"f_data_service_{service_workers}_workers"] / a
+    return {"images": len(encoded), "batch_size": batch, "epochs": epochs.count, "repeats": repeats,
+            "machine": f"{os.cpu_count()} CPUs", "cold_page_cache": epochs.cold,
             **{k: round(v, 1) for k, v in best.items()},
             "ratios": {k: round(v, 3) for k, v in ratios.items()}}
 
@@ -233,7 +241,7 @@ def main(argv: list[str]) -> None:
             service = (stack.enter_context(local_data_service(FLAGS.data_service_workers))
                        if FLAGS.data_service_workers else None)
             report = run(dataset, tfrecord_dir, array_record_dir, work, FLAGS.n_images, FLAGS.batch_size,
-                         FLAGS.epochs, FLAGS.repeats, service)
+                         Epochs(FLAGS.epochs, FLAGS.cold), FLAGS.repeats, service, FLAGS.data_service_workers)
         print(json.dumps(report, indent=2))
 
 

@@ -77,6 +77,29 @@ def load_split(dataset: str, split: str, data_dir: str | None = None, *, shuffle
     return parsed, info
 
 
+def split_examples(dataset: str, split: str, data_dir: str | None = None,
+                   columns: tuple[str, ...] = ("image_id", "observation_id", "date")) -> tf.data.Dataset:
+    """(uint8 image, label, {column: value}) of one split in stored order: what evaluation reads.
+
+    The same records, parse and decode as training's `load_split` and `make_pipeline`, so a split's
+    images and order are the same for the trainer's metrics and eval's. Coordinates are added where the
+    dataset stores them (the CSV export's configs).
+    """
+    records, _, info = _split_records(dataset, split, data_dir, False, 0)
+    columns = (*columns, *(name for name in ("latitude", "longitude") if name in info.features))
+    wanted = {**_TRAINING_FEATURES, **{name: _METADATA_FEATURES[name] for name in columns}}
+    shape = image_shape(info)
+
+    def decoded(example):
+        image = tf.ensure_shape(decode_image(example["image"]), shape)
+        return image, example["label"], {name: example[name] for name in columns}
+
+    return (records.batch(_PARSE_BATCH)
+            .map(lambda serialized: tf.io.parse_example(serialized, wanted), num_parallel_calls=AUTOTUNE)
+            .unbatch()
+            .map(decoded, num_parallel_calls=AUTOTUNE, deterministic=True))
+
+
 def read_columns(dataset: str, split: str, data_dir: str | None = None,
                  columns: tuple[str, ...] = ("label", "observation_id", "date")) -> dict[str, np.ndarray]:
     """Metadata columns of one split as numpy arrays, in the stored order `load_split` and evaluation use."""

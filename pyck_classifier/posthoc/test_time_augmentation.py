@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     import keras
 
 TTA_MODES = ("none", "flip", "flip_crops")
+TTA_HELP = ("Test-time augmentation: flip (image + mirror) or flip_crops (+ a central 85 % crop and its mirror); "
+            "probabilities are averaged.")
 CROP_FRACTION = 0.85
 
 

@@ -16,12 +16,9 @@ from pyck_tfds.dump.errors import DumpError
 from pyck_tfds.dump.images import IMAGE_PROBLEMS
 from pyck_tfds.dump.licenses import KNOWN_LICENSES
 from pyck_tfds.dump.metadata import TAXON_PREFIX
+from pyck_tfds.options import option
 
 LEVELS = ("family", "genus", "species")
-
-
-def _option(default, help: str, *, choices: tuple[str, ...] | None = None, lower: int | None = None):
-    return dataclasses.field(default=default, metadata={"help": help, "choices": choices, "lower": lower})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,17 +29,17 @@ class FilterOptions:
     help text the command-line flags show (`pyck_tfds.dump_flags`).
     """
 
-    level: str = _option("family", "Taxonomic rank whose name is the class label.", choices=LEVELS)
+    level: str = option("family", "Taxonomic rank whose name is the class label.", choices=LEVELS)
     # 320x240: the study's, and the most common of the dump's 734 resolutions
-    resolution: str = _option("320x240", "WIDTHxHEIGHT[,WIDTHxHEIGHT...] of the images to keep, or 'any' (the "
+    resolution: str = option("320x240", "WIDTHxHEIGHT[,WIDTHxHEIGHT...] of the images to keep, or 'any' (the "
                               "builder then centre-crops and resizes).")
-    min_confidence: float = _option(90.0, "Keep records whose GBIF match confidence is strictly above this.")
-    min_per_class: int = _option(4000, "Keep classes with at least this many images (the study: 4000).", lower=1)
-    max_classes: int | None = _option(None, "Keep only the N largest classes left after --min_per_class.", lower=2)
-    classes: tuple[str, ...] | None = _option(None, "Explicit comma-separated class list; overrides "
+    min_confidence: float = option(90.0, "Keep records whose GBIF match confidence is strictly above this.")
+    min_per_class: int = option(4000, "Keep classes with at least this many images (the study: 4000).", lower=1)
+    max_classes: int | None = option(None, "Keep only the N largest classes left after --min_per_class.", lower=2)
+    classes: tuple[str, ...] | None = option(None, "Explicit comma-separated class list; overrides "
                                               "--min_per_class and --max_classes.")
-    formats: tuple[str, ...] = _option(("JPEG",), "Image formats (PIL names) to keep.")
-    licenses: tuple[str, ...] | None = _option(None, "CSV export only: keep images under these licences (ids: "
+    formats: tuple[str, ...] = option(("JPEG",), "Image formats (PIL names) to keep.")
+    licenses: tuple[str, ...] | None = option(None, "CSV export only: keep images under these licences (ids: "
                                                + ", ".join(lic.id for lic in KNOWN_LICENSES) + "); all if unset.")
 
     def dump_filter(self) -> DumpFilter:

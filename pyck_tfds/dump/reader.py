@@ -8,27 +8,15 @@ import time
 
 import pandas as pd
 
-from pyck_tfds.dump.csv_export import EXPORT_FILES, is_csv_export, read_csv_export
+from pyck_tfds.dump import sources
 from pyck_tfds.dump.errors import DumpError
 from pyck_tfds.dump.filters import DumpFilter, select_examples
 from pyck_tfds.dump.images import scan_images
-from pyck_tfds.dump.metadata import find_metadata_files, read_metadata
 from pyck_tfds.dump.report import DumpReport
 from pyck_tfds.dump.splits import SPLITS, assign_splits
 
-EXPECTED_LAYOUT = """\
-DUMP/                                   (the folder passed as --manual_dir)
-  images/2006/<label>/<image_id>.jpg    one folder per year 2006 ... 2016; any nesting works,
-  ...                                   images are found recursively and keyed by id
-  images/2016/<label>/<image_id>.jpg
-  json/observations_2006.json           metadata: JSON lists of records, any *.json name,
-  ...                                   anywhere below DUMP
-  json/observations_2017.json
-or, from today's site (the nightly CSV export, see BUILD.md):
-  observations.csv, images_observations.csv, images.csv, names.csv,
-  name_classifications.csv, locations.csv
-  images/<image_id>.jpg                 as `python -m tools.fetch_mo_images` writes them"""
-SOURCES = ("scrape_2017", "csv_export")
+EXPECTED_LAYOUT = sources.expected_layout()
+SOURCES = sources.source_names()
 
 
 @dataclasses.dataclass
@@ -47,8 +35,9 @@ class DumpSelection:
 
 
 def dump_source(manual_dir: str | os.PathLike) -> str:
-    """Which of `SOURCES` a manual dir holds (the CSV export is recognised by its images_observations.csv)."""
-    return "csv_export" if is_csv_export(manual_dir) else "scrape_2017"
+    """Which of `SOURCES` a manual dir holds (the registry's first that recognises it; else the last one)."""
+    source = sources.detect_source(os.fspath(manual_dir))
+    return (source or sources.REGISTRY[-1]).name
 
 
 def check_manual_dir(manual_dir: str | os.PathLike) -> list[str]:
@@ -56,9 +45,8 @@ def check_manual_dir(manual_dir: str | os.PathLike) -> list[str]:
     manual_dir = os.fspath(manual_dir)
     if not os.path.isdir(manual_dir):
         raise DumpError(f"manual dir {manual_dir!r} does not exist or is not a folder. Expected:\n{EXPECTED_LAYOUT}")
-    if is_csv_export(manual_dir):
-        return [os.path.join(manual_dir, name) for name in EXPORT_FILES]
-    files = find_metadata_files(manual_dir)
+    source = sources.detect_source(manual_dir)
+    files = source.metadata_files(manual_dir) if source else []
     if not files:
         raise DumpError(
             f"manual dir {manual_dir!r} holds no metadata *.json file and no images_observations.csv. "
@@ -85,12 +73,8 @@ def load_dump(
             f"manual dir {manual_dir!r} holds metadata but no image file named <image_id>.jpg. "
             f"Expected:\n{EXPECTED_LAYOUT}"
         )
-    source = dump_source(manual_dir)
-    if source == "csv_export":
-        records, json_reports, source_facts = read_csv_export(manual_dir)
-    else:
-        source_facts = {}
-        records, json_reports = read_metadata(manual_dir, metadata_files)
+    source = sources.source_named(dump_source(manual_dir))
+    records, json_reports, source_facts = source.read(manual_dir, metadata_files)
     examples, funnel, orphans = select_examples(records, images, dump_filter)
     del records
     if examples.empty:
@@ -105,7 +89,7 @@ def load_dump(
     }
     report = DumpReport(
         manual_dir=manual_dir,
-        source=source,
+        source=source.name,
         source_facts=source_facts,
         dump_filter=dump_filter,
         seed=seed,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from pyck_tfds.dump import sources
 from pyck_tfds.dump.filters import DumpFilter, Funnel
 from pyck_tfds.dump.metadata import JsonFileReport
 from pyck_tfds.dump.splits import SPLITS
@@ -49,7 +50,7 @@ class DumpReport:
         }
 
     def to_text(self) -> str:
-        kind = "nightly CSV export" if self.source == "csv_export" else "2017 research scrape"
+        kind = sources.source_named(self.source).description
         lines = [f"Mushroom Observer dump ({kind}): {self.manual_dir}", "", "Filter funnel (rows after each step):"]
         for step in self.funnel.steps:
             skipped = ", ".join(f"{k}={v}" for k, v in step.skipped.items())
@@ -69,11 +70,7 @@ class DumpReport:
                 for r in damaged
             ]
         if self.source_facts:
-            facts = self.source_facts
-            lines += ["", f"Export: {facts['observations']:,} observations, {facts['observations_without_images']:,} "
-                      f"without images; {facts['records_under_accepted_name']:,} records counted under the accepted "
-                      f"name of a misspelt or deprecated one; {facts['family_from_genus_classification']:,} "
-                      f"families from the genus's classification; coordinates: {facts['coordinates']}"]
+            lines += ["", sources.source_named(self.source).facts_text(self.source_facts)]
         scan = self.image_scan
         lines += [
             "",

@@ -35,7 +35,7 @@ class MushroomObserverConfig(tfds.core.BuilderConfig):
     formats: tuple[str, ...] = _DEFAULTS.formats
     licenses: tuple[str, ...] | None = _DEFAULTS.licenses
     split_seed: int = 0
-    source: str = "scrape_2017"  # or csv_export: what the manual dir must hold (`pyck_tfds.dump.reader.SOURCES`)
+    source: str = "scrape_2017"  # what the manual dir must hold: a `pyck_tfds.dump.sources` name
 
     @property
     def filter_options(self) -> FilterOptions:

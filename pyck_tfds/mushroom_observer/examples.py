@@ -15,6 +15,8 @@ import tensorflow_datasets as tfds
 from etils import epath
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from pyck_tfds.dump import sources
+
 PASS_THROUGH_MODES = ("RGB", "L")
 JPEG_QUALITY = 92
 SKIP_COUNTER_NAMESPACE = "mushroom_observer"
@@ -33,7 +35,7 @@ def _text(value: object) -> str:
 
 
 FILE_KEYS = ("file_path", "format", "mode", "width", "height")  # what `encoded_image` reads; not features
-TEXT_FEATURES = ("date", "family", "genus", "species", "license", "copyright_holder")
+TEXT_FEATURES = ("date", "family", "genus", "species")  # and each source's extra text features
 
 
 def _ids(values: pd.Series) -> pd.Series:
@@ -61,20 +63,14 @@ def example_rows(examples: pd.DataFrame, source: str = "scrape_2017") -> list[di
         "species": examples["taxon.species"].astype(object),
         "location_id": _ids(examples["location_id"]),
     }
-    if source == "csv_export":
-        columns.update({
-            "confidence": examples["taxon.confidence"].astype("float64"),
-            "latitude": examples["latitude"].astype("float64"),
-            "longitude": examples["longitude"].astype("float64"),
-            "license": examples["license"].astype(object),
-            "copyright_holder": examples["copyright_holder"].astype(object),
-        })
-    else:
-        columns.update({
-            "gbif_confidence": examples["gbif_info.confidence"].astype("float64"),
-            "user_id": _ids(examples["user_id"]),
-        })
+    extra = sources.source_named(source).extra_features
+    for feature in extra:
+        values = examples[feature.column]
+        columns[feature.name] = (values.astype("float64") if feature.kind == "float" else
+                                 _ids(values) if feature.kind == "id" else values.astype(object))
     frame = pd.DataFrame(columns)
+    for name in (*TEXT_FEATURES, *(feature.name for feature in extra if feature.kind == "text")):
+        frame[name] = frame[name].map(_text).astype(object)
     return [
         {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
         for row in frame.to_dict("records")
@@ -114,7 +110,7 @@ def make_example(row: dict, manual_dir: str, size: tuple[int, int]) -> tuple[int
     example = {"image": encoded_image(row, manual_dir, size)}
     for key, value in row.items():
         if key not in FILE_KEYS:
-            example[key] = _text(value) if key in TEXT_FEATURES else value
+            example[key] = value
     return row["image_id"], example
 
 

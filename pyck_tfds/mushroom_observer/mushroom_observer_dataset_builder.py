@@ -10,12 +10,11 @@ import tensorflow_datasets as tfds
 from etils import epath
 
 from pyck_tfds.built_datasets import DatasetNotBuiltError, not_built_message
-from pyck_tfds.dump import EXPECTED_LAYOUT, SPLITS, DumpError, class_names, dump_source, load_dump
+from pyck_tfds.dump import EXPECTED_LAYOUT, SPLITS, DumpError, class_names, dump_source, load_dump, sources
 from pyck_tfds.mushroom_observer import configs, examples
 
 REPORT_FILE = "build_report.json"
-SOURCE_NAMES = {"scrape_2017": "2017 research scrape (JSON + year folders)",
-                "csv_export": "nightly CSV export (observations.csv, ...)"}
+FEATURE_OF_KIND = {"float": np.float32, "id": np.int64, "text": tfds.features.Text()}
 
 
 class Builder(tfds.core.GeneratorBasedBuilder):
@@ -54,16 +53,8 @@ The *_csv configs read today's site instead: its nightly CSV export plus the ima
             "species": tfds.features.Text(),
             "location_id": np.int64,
         }
-        if self.builder_config.source == "csv_export":
-            features.update({
-                "confidence": np.float32,  # the community's vote in percent, as MO shows it
-                "latitude": np.float32,  # NaN where neither the observation nor its location says
-                "longitude": np.float32,
-                "license": tfds.features.Text(),
-                "copyright_holder": tfds.features.Text(),
-            })
-        else:
-            features.update({"gbif_confidence": np.float32, "user_id": np.int64})
+        source = sources.source_named(self.builder_config.source)
+        features.update({feature.name: FEATURE_OF_KIND[feature.kind] for feature in source.extra_features})
         return self.dataset_info_from_configs(
             features=tfds.features.FeaturesDict(features),
             supervised_keys=("image", "label"),
@@ -104,17 +95,16 @@ The *_csv configs read today's site instead: its nightly CSV export plus the ima
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
         config = self.builder_config
         manual_dir = str(dl_manager.manual_dir)
-        source = dump_source(manual_dir)
-        if source != config.source:
-            raise DumpError(f"config {config.name} reads the {SOURCE_NAMES[config.source]}, but {manual_dir} holds "
-                            f"the {SOURCE_NAMES[source]}: choose a config made for it (the dataset's README lists "
+        found, wanted = sources.source_named(dump_source(manual_dir)), sources.source_named(config.source)
+        if found != wanted:
+            raise DumpError(f"config {config.name} reads the {wanted.description}, but {manual_dir} holds "
+                            f"the {found.description}: choose a config made for it (the dataset's README lists "
                             "them)")
         selection = load_dump(manual_dir, config.dump_filter, seed=config.split_seed)
         self.info.features["label"].names = class_names(selection.examples)
         report = selection.report.to_dict()
         report["build_skipped"] = {}
-        if selection.source == "csv_export":
-            report["licenses"] = selection.examples["license"].astype(object).fillna("(none)").value_counts().to_dict()
+        report.update(wanted.report_extras(selection.examples))
         self._write_report(report)
         self.info.as_proto.description += "\n\n" + _description_summary(report)
         return {

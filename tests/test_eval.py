@@ -1,4 +1,8 @@
-"""Every `python -m pyck_eval <command>` on quickstart-style runs trained on the sample dump (CPU, small)."""
+"""pyck_eval on quickstart-style runs trained on the sample dump (CPU, small).
+
+The evaluation logic is tested by calling the functions in this process (no TensorFlow start-up per
+command); each command keeps a thin test of its command line: exit status, one-line errors, files.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,8 @@ import pytest
 import tensorflow_datasets as tfds
 from PIL import Image
 
+import pyck_eval
+from pyck_eval import feature_models, stacking
 from pyck_train.config import TrainConfig
 from pyck_train.train import train
 from tests.conftest import BUILT_DATASET, ROOT, beats_pixels, build_dataset, family7_config, run_python
@@ -90,11 +96,24 @@ def test_a_missing_or_unfinished_run_is_one_line(tmp_path):
     assert shown.returncode == 1 and "Traceback" in shown.stderr
 
 
+def assert_same_fields(reported: dict, trained: dict, where: str) -> None:
+    """The same keys at every depth and the same values (floats within 1e-6)."""
+    assert reported.keys() == trained.keys(), where
+    for key, value in reported.items():
+        if isinstance(value, dict):
+            assert_same_fields(value, trained[key], f"{where}.{key}")
+        else:
+            assert value == pytest.approx(trained[key], abs=1e-6), f"{where}.{key}"
+
+
 def test_report_agrees_with_the_trainer_and_writes_figures(runs, tmp_path, built_data_dir, pixel_baseline):
-    result = run_eval("report", f"--model_dir={runs[0]}", f"--out_dir={tmp_path}")
+    result = run_eval("report", f"--model_dir={runs[0]}", "--runtime=keras", f"--out_dir={tmp_path}")  # the CLI
     assert result.returncode == 0, result.stderr[-3000:]
+    assert "per_image" in result.stdout and f"outputs in {tmp_path}" in result.stdout
     report = json.load(open(tmp_path / "metrics.json"))
     trained = json.load(open(os.path.join(runs[0], "metrics.json")))
+    for level in ("per_image", "per_observation"):  # one implementation, one layout: field for field
+        assert_same_fields(report[level], trained["test"][level], level)
     assert report["per_image"]["accuracy"] == pytest.approx(trained["test"]["accuracy"], abs=1e-6)
     assert report["per_image"]["examples"] == trained["test"]["examples"]
     assert np.array(report["confusion_matrix"]).sum() == trained["test"]["examples"]
@@ -117,10 +136,10 @@ def test_report_agrees_with_the_trainer_and_writes_figures(runs, tmp_path, built
 
 
 def test_report_with_tta_and_the_month_prior_agrees_with_the_trainer(runs, tmp_path):
-    result = run_eval("report", f"--model_dir={runs[0]}", "--tta=flip", "--metadata_prior=month",
-                      f"--out_dir={tmp_path}")
-    assert result.returncode == 0, result.stderr[-3000:]
+    result = pyck_eval.report(pyck_eval.load_run(runs[0]), pyck_eval.ReportOptions(
+        tta="flip", metadata_prior="month", out_dir=str(tmp_path)))
     report = json.load(open(tmp_path / "metrics.json"))
+    assert report == json.loads(json.dumps(result.metrics))
     trained = json.load(open(os.path.join(runs[0], "metrics.json")))["test"]
     assert report["dated_examples"] == trained["month_prior"]["dated_examples"] == trained["examples"]
     assert report["per_image_without_prior"]["accuracy"] == pytest.approx(trained["tta"]["accuracy"], abs=1e-6)
@@ -128,6 +147,9 @@ def test_report_with_tta_and_the_month_prior_agrees_with_the_trainer(runs, tmp_p
     assert report["per_observation"]["accuracy"] == pytest.approx(trained["month_prior"]["per_observation_accuracy"],
                                                                   abs=1e-6)
     assert report["per_observation"]["examples"] == trained["observations"]
+    for level in ("per_image", "per_observation"):
+        assert_same_fields(report[level], trained["month_prior"][level], f"month prior {level}")
+        assert_same_fields(report[f"{level}_without_prior"], trained["tta"][level], f"tta {level}")
     assert report["calibration"]["network_softmax"]["per_image_ece"] == pytest.approx(
         trained["calibration"]["ece_before"], abs=1e-6)
     assert report["calibration"]["calibrated"]["per_image_ece"] == pytest.approx(
@@ -136,8 +158,8 @@ def test_report_with_tta_and_the_month_prior_agrees_with_the_trainer(runs, tmp_p
 
 
 def test_report_scores_photos_of_families_left_out_of_training(five_family_run, tmp_path):
-    result = run_eval("report", f"--model_dir={five_family_run}", "--ood_from=family7_small", f"--out_dir={tmp_path}")
-    assert result.returncode == 0, result.stderr[-3000:]
+    run = pyck_eval.load_run(five_family_run)
+    pyck_eval.report(run, pyck_eval.ReportOptions(ood_from="family7_small", out_dir=str(tmp_path)))
     report = json.load(open(tmp_path / "metrics.json"))["out_of_class"]
     print(json.dumps(report, indent=1))
     assert set(report["unknown_classes"]["test"]) == set(report["unknown_classes"]["validation"]) == set(LEFT_OUT)
@@ -149,6 +171,9 @@ def test_report_scores_photos_of_families_left_out_of_training(five_family_run, 
     assert all(row["validation_in_class_kept"] >= recall for row in report["scores"].values())
     assert all(row["test_in_class_kept"] > 0.65 for row in report["scores"].values())
     assert os.path.getsize(tmp_path / "out_of_class.png") > 10_000
+    with pytest.raises(pyck_eval.OptionError, match="build it there with `tfds build`"):
+        pyck_eval.report(run, pyck_eval.ReportOptions(ood_from="genus", out_dir=str(tmp_path / "x")))
+    assert not (tmp_path / "x").exists()  # refused before any work
     unbuilt = run_eval("report", f"--model_dir={five_family_run}", "--ood_from=genus", f"--out_dir={tmp_path / 'x'}")
     assert unbuilt.returncode == 1 and "build it there with `tfds build`" in unbuilt.stderr
 
@@ -156,76 +181,45 @@ def test_report_scores_photos_of_families_left_out_of_training(five_family_run, 
 def test_predict_flags_left_out_families_and_abstains_when_unsure(five_family_run, sample_dump):
     unknown = sample_photos(sample_dump, LEFT_OUT_GENERA, 16)
     known = sample_photos(sample_dump, LEFT_OUT_GENERA, 16, exclude=True)
-    result = run_eval("predict", f"--model_dir={five_family_run}", "--json", *unknown, *known)
-    assert result.returncode == 0, result.stderr[-3000:]
-    verdicts = {r["file"]: r["verdict"] for r in json.loads(result.stdout)}
+    run = pyck_eval.load_run(five_family_run)
+    answers = pyck_eval.predict(run, unknown + known)
+    verdicts = {a.file: a.verdict for a in answers}
+    assert all(a.level == "family" and a.out_of_class_score is not None for a in answers)
     flagged_unknown = np.mean([verdicts[f] == "out_of_class" for f in unknown])
     flagged_known = np.mean([verdicts[f] == "out_of_class" for f in known])
     print(f"flagged: {flagged_unknown:.2f} of left-out families, {flagged_known:.2f} of known ones")
     assert flagged_unknown >= flagged_known + 0.3
-    text = run_eval("predict", f"--model_dir={five_family_run}", "--min_confidence=1.0", "--noout_of_class", *known[:2])
-    assert text.returncode == 0, text.stderr[-3000:]
-    lines = text.stdout.splitlines()
-    assert [line.split("\t")[1].startswith("unsure (top 3: ") for line in lines[:2]] == [True, True]
-    assert "not advice on edibility" in lines[-1]
+    unsure = pyck_eval.predict(run, known[:2], pyck_eval.PredictOptions(min_confidence=1.0, out_of_class=False))
+    assert [(a.verdict, len(a.top), a.out_of_class_score) for a in unsure] == [("unsure", 3, None)] * 2
+    assert all(sum(a.probabilities.values()) == pytest.approx(1.0) for a in unsure)
 
 
-def test_features_then_svc_compares_with_the_networks_head(runs, tmp_path, pixel_baseline):
+def test_features_then_svc_compares_with_the_networks_head(runs, tmp_path, pixel_baseline, monkeypatch):
     features = tmp_path / "features"
-    result = run_eval("features", f"--model_dir={runs[0]}", f"--out_dir={features}")
+    result = run_eval("features", f"--model_dir={runs[0]}", f"--out_dir={features}")  # the command line, once
     assert result.returncode == 0, result.stderr[-3000:]
     with np.load(features / "features_test.npz") as test:
         assert test["features"].shape == (len(test["labels"]), 1280) and len(test["image_id"]) == len(test["labels"])
-    _, spied = run_eval_with_spies("svc", f"--features={features}", "--grid_search", f"--out_dir={tmp_path / 'svc'}")
+    seen = {}
+    real_grid_search = feature_models.grid_search_on_validation
+
+    def grid_search(estimator, grid, train, validation):
+        seen["train_labels"], seen["validation_labels"] = np.asarray(train[1]).tolist(), np.asarray(
+            validation[1]).tolist()
+        return real_grid_search(estimator, grid, train, validation)
+
+    monkeypatch.setattr(feature_models, "grid_search_on_validation", grid_search)
+    compared = pyck_eval.compare_on_features(str(features), pyck_eval.SvcOptions(grid_search=True,
+                                                                                 out_dir=str(tmp_path / "svc")))
     with np.load(features / "features_train.npz") as train, np.load(features / "features_validation.npz") as val:
-        assert spied["grid_search"] == {"train_labels": train["labels"].tolist(),
-                                        "validation_labels": val["labels"].tolist()}  # never test
+        assert seen == {"train_labels": train["labels"].tolist(), "validation_labels": val["labels"].tolist()}
     table = pd.read_csv(tmp_path / "svc" / "comparison.csv").set_index("model")
+    pd.testing.assert_frame_equal(table, compared.table.set_index("model"), check_dtype=False)
     trained = json.load(open(os.path.join(runs[0], "metrics.json")))
     assert table.loc["network's own head", "test_accuracy"] == pytest.approx(trained["test"]["accuracy"], abs=1e-6)
     searched = next(name for name in table.index if name.startswith("SVC grid-searched"))  # chosen on validation
     assert beats_pixels(table.loc[searched, "test_accuracy"], pixel_baseline, "grid-searched SVC on Lite0 features")
     assert {"logistic regression", "XGBoost"} <= set(table.index) and len(table) == 5
-
-
-SPY = """
-import json, sys
-import numpy as np
-from pyck_eval import feature_models, stacking
-
-seen = {}
-real_grid_search, real_stack = feature_models.grid_search_on_validation, stacking.stack
-
-
-def grid_search(estimator, grid, train, validation):
-    seen["grid_search"] = {"train_labels": np.asarray(train[1]).tolist(),
-                           "validation_labels": np.asarray(validation[1]).tolist()}
-    return real_grid_search(estimator, grid, train, validation)
-
-
-def stack(validation_probabilities, validation_labels, test_probabilities, learners):
-    seen["stack"] = {"fitted_on_labels": np.asarray(validation_labels).tolist(),
-                     "fitted_on_rows": [len(p) for p in validation_probabilities],
-                     "predicted_rows": [len(p) for p in test_probabilities]}
-    return real_stack(validation_probabilities, validation_labels, test_probabilities, learners)
-
-
-feature_models.grid_search_on_validation, stacking.stack = grid_search, stack
-sys.argv = ["pyck_eval", *sys.argv[1:]]
-from pyck_eval.__main__ import main
-try:
-    main()
-finally:
-    print("SPY " + json.dumps(seen))
-"""
-
-
-def run_eval_with_spies(*args: str) -> tuple[subprocess.CompletedProcess, dict]:
-    """The eval command, with what its grid search and its stacking were given recorded (stdout's SPY line)."""
-    result = run_python("-c", SPY, *args, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    spied = [line for line in result.stdout.splitlines() if line.startswith("SPY ")]
-    return result, json.loads(spied[-1][len("SPY "):])
 
 
 def split_labels(data_dir: str, split: str) -> list[int]:
@@ -234,30 +228,45 @@ def split_labels(data_dir: str, split: str) -> list[int]:
     return [int(example["label"]) for example in tfds.as_numpy(stored)]
 
 
-def test_stack_fits_its_meta_learners_on_validation_and_only_predicts_test(runs, tmp_path, built_data_dir):
-    _, spied = run_eval_with_spies("stack", f"--model_dirs={runs[0]},{runs[1]}", f"--out_dir={tmp_path}")
+def test_stack_fits_its_meta_learners_on_validation_and_only_predicts_test(runs, tmp_path, built_data_dir,
+                                                                            monkeypatch):
+    seen, real_stack = {}, stacking.stack
+
+    def stack(validation_probabilities, validation_labels, test_probabilities, learners):
+        seen.update(fitted_on_labels=np.asarray(validation_labels).tolist(),
+                    fitted_on_rows=[len(p) for p in validation_probabilities],
+                    predicted_rows=[len(p) for p in test_probabilities])
+        return real_stack(validation_probabilities, validation_labels, test_probabilities, learners)
+
+    monkeypatch.setattr(stacking, "stack", stack)
+    loaded = [pyck_eval.load_run(run) for run in runs]
+    pyck_eval.stack_runs(loaded, pyck_eval.StackOptions(out_dir=str(tmp_path)))
     validation, test = split_labels(built_data_dir, "validation"), split_labels(built_data_dir, "test")
-    assert spied["stack"] == {"fitted_on_labels": validation, "fitted_on_rows": [len(validation)] * 2,
-                              "predicted_rows": [len(test)] * 2}
+    assert seen == {"fitted_on_labels": validation, "fitted_on_rows": [len(validation)] * 2,
+                    "predicted_rows": [len(test)] * 2}
     table = pd.read_csv(tmp_path / "comparison.csv")
     assert table["model"].tolist() == ["a", "b", "stack: XGBoost", "stack: logistic regression",
                                        "average of the models (no fit)"]
     for name, run in zip("ab", runs):  # each model's row is its own test accuracy
         trained = json.load(open(os.path.join(run, "metrics.json")))
         assert table.set_index("model").loc[name, "accuracy"] == pytest.approx(trained["test"]["accuracy"])
+    with pytest.raises(pyck_eval.OptionError, match="at least two runs"):
+        pyck_eval.stack_runs(loaded[:1], pyck_eval.StackOptions(out_dir=str(tmp_path / "one")))
 
 
 def test_gradcam_grid_and_all_classes(runs, tmp_path, sample_dump):
-    result = run_eval("gradcam", f"--model_dir={runs[0]}", "--split=test", "--per_class=2", "--plus",
-                      f"--out_dir={tmp_path}")
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert {"test_per_class.png", "index.html"} <= set(os.listdir(tmp_path))
+    run = pyck_eval.load_run(runs[0])
+    grid = pyck_eval.gradcam(run, pyck_eval.GradCamOptions(split="test", per_class=2, plus=True,
+                                                           out_dir=str(tmp_path)))
+    assert {"test_per_class.png", "index.html"} <= set(os.listdir(tmp_path)) and "test_per_class.png" in grid.figures
     image = next(os.path.join(r, f) for r, _, fs in os.walk(sample_dump.out) for f in sorted(fs)
                  if f.endswith(".jpg") and os.path.getsize(os.path.join(r, f)) > 5000)
     result = run_eval("gradcam", f"--model_dir={runs[0]}", f"--images={image}", f"--out_dir={tmp_path / 'one'}")
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.returncode == 0, result.stderr[-3000:]  # the command line, once
     stem = os.path.splitext(os.path.basename(image))[0]
     assert os.path.getsize(tmp_path / "one" / f"{stem}_all_classes.png") > 20_000
+    with pytest.raises(pyck_eval.OptionError, match="either --images or --split"):
+        pyck_eval.gradcam(run, pyck_eval.GradCamOptions(out_dir=str(tmp_path / "none")))
 
 
 def test_predict_reports_a_corrupt_file_and_predicts_the_rest(runs, tmp_path, sample_dump):
@@ -287,18 +296,19 @@ def test_predict_gives_one_answer_per_observation_folder(runs, tmp_path, sample_
         folder = tmp_path / ("obs_a" if i < 2 else "obs_b")
         folder.mkdir(exist_ok=True)
         shutil.copy(path, folder)
-    common = (f"--model_dir={runs[0]}", "--json", "--top_k=7", "--tta=flip", "--metadata_prior=month", "--month=9")
-    grouped = run_eval("predict", *common, "--group=folder", str(tmp_path / "obs_a"), str(tmp_path / "obs_b"))
-    single = run_eval("predict", *common, str(tmp_path / "obs_a"), str(tmp_path / "obs_b"))
-    assert grouped.returncode == 0 and single.returncode == 0, grouped.stderr[-3000:] + single.stderr[-3000:]
-    assert "not advice on edibility" in grouped.stderr
-    per_file = {r["file"]: {t["class"]: t["probability"] for t in r["top"]} for r in json.loads(single.stdout)}
-    observations = json.loads(grouped.stdout)
-    assert [len(o["files"]) for o in observations] == [2, 1]
-    for observation in observations:
-        for top in observation["top"]:
-            expected = np.mean([per_file[f][top["class"]] for f in observation["files"]])
+    run, folders = pyck_eval.load_run(runs[0]), [str(tmp_path / "obs_a"), str(tmp_path / "obs_b")]
+    common = dict(top_k=7, tta="flip", metadata_prior="month", month=9)
+    grouped = pyck_eval.predict(run, folders, pyck_eval.PredictOptions(group="folder", **common))
+    single = pyck_eval.predict(run, folders, pyck_eval.PredictOptions(**common))
+    per_file = {a.file: a.probabilities for a in single}
+    assert [len(o.files) for o in grouped] == [2, 1]
+    for observation in grouped:
+        for top in observation.top:
+            expected = np.mean([per_file[f][top["class"]] for f in observation.files])
             assert top["probability"] == pytest.approx(expected, abs=1e-5)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no image files"):
+        pyck_eval.predict(run, [str(tmp_path / "empty")])
 
 
 def test_pixels_baselines(built_data_dir, tmp_path):
@@ -313,26 +323,30 @@ def test_pixels_baselines(built_data_dir, tmp_path):
 def test_segment_previews(tmp_path, sample_dump):
     image = next(os.path.join(r, f) for r, _, fs in os.walk(sample_dump.out) for f in sorted(fs)
                  if f.endswith(".jpg") and os.path.getsize(os.path.join(r, f)) > 5000)
-    result = run_eval("segment", f"--images={image}", "--max_width=64", f"--out_dir={tmp_path}")
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert any(name.endswith("_segments.png") for name in os.listdir(tmp_path))
+    result = pyck_eval.segment([image], pyck_eval.SegmentOptions(max_width=64, out_dir=str(tmp_path)))
+    assert len(result.figures) == 1 and os.path.getsize(tmp_path / result.figures[0]) > 10_000
 
 
 def test_export_matches_keras_and_predict_reads_it_alone(runs, tmp_path, sample_dump):
-    result = run_eval("export", f"--model_dir={runs[1]}", f"--out_dir={tmp_path}", "--parity_images=40")
-    assert result.returncode == 0, result.stderr[-3000:]
+    run = pyck_eval.load_run(runs[1])
+    exported = pyck_eval.export(run, pyck_eval.ExportOptions(out_dir=str(tmp_path), parity_images=40))
     parity = json.load(open(tmp_path / "parity_none.json"))
+    assert parity == exported.parity and exported.path == str(tmp_path / "model_none.tflite")
     assert parity["test_images"] == 40 and parity["max_probability_difference"] < 1e-4
     assert parity["litert_accuracy"] == parity["keras_accuracy"] and parity["top1_agreement"] == 1.0
     photos = sample_photos(sample_dump, ("Amanita", "Boletus"), 3)
-    exported = run_eval("predict", f"--tflite={tmp_path / 'model_none.tflite'}", "--json", "--top_k=7", *photos)
-    keras = run_eval("predict", f"--model_dir={runs[1]}", "--runtime=keras", "--noout_of_class", "--json",
-                     "--top_k=7", *photos)
-    assert exported.returncode == 0 and keras.returncode == 0, exported.stderr[-3000:] + keras.stderr[-3000:]
-    for a, b in zip(json.loads(exported.stdout), json.loads(keras.stdout)):
-        assert a["file"] == b["file"] and [t["class"] for t in a["top"]] == [t["class"] for t in b["top"]]
-        np.testing.assert_allclose([t["probability"] for t in a["top"]], [t["probability"] for t in b["top"]],
-                                   atol=1e-4)
+    alone = pyck_eval.predict(pyck_eval.load_exported(exported.path), photos, pyck_eval.PredictOptions(top_k=7))
+    keras = pyck_eval.predict(pyck_eval.load_run(runs[1], runtime="keras"), photos,
+                              pyck_eval.PredictOptions(top_k=7, out_of_class=False))
+    for a, b in zip(alone, keras, strict=True):
+        assert a.file == b.file and [t["class"] for t in a.top] == [t["class"] for t in b.top]
+        assert a.level == b.level == "family"
+        np.testing.assert_allclose([t["probability"] for t in a.top], [t["probability"] for t in b.top], atol=1e-4)
+    with pytest.raises(pyck_eval.OptionError, match="drop --tta"):
+        pyck_eval.predict(pyck_eval.load_exported(exported.path), photos, pyck_eval.PredictOptions(tta="flip"))
+    exported_cli = run_eval("predict", f"--tflite={exported.path}", "--json", "--top_k=7", *photos)
+    assert exported_cli.returncode == 0, exported_cli.stderr[-3000:]  # the command line, once
+    assert json.loads(exported_cli.stdout) == json.loads(json.dumps([a.to_json() for a in alone]))
     (tmp_path / "corrupt.tflite").write_bytes(b"\x00" * 64)
     for path in (tmp_path / "corrupt.tflite", tmp_path / "missing.tflite"):
         broken = run_eval("predict", f"--tflite={path}", *photos)
@@ -341,13 +355,44 @@ def test_export_matches_keras_and_predict_reads_it_alone(runs, tmp_path, sample_
 
 def test_report_through_litert_equals_report_through_keras(runs, tmp_path):
     for runtime in ("keras", "litert"):
-        result = run_eval("report", f"--model_dir={runs[1]}", f"--runtime={runtime}", f"--out_dir={tmp_path / runtime}")
-        assert result.returncode == 0, result.stderr[-3000:]
+        pyck_eval.report(pyck_eval.load_run(runs[1], runtime=runtime),
+                         pyck_eval.ReportOptions(out_dir=str(tmp_path / runtime)))
     keras_rows = pd.read_csv(tmp_path / "keras" / "predictions.csv")
     litert_rows = pd.read_csv(tmp_path / "litert" / "predictions.csv")
     probabilities = [c for c in keras_rows if c.startswith("p_")]
     assert keras_rows["predicted"].tolist() == litert_rows["predicted"].tolist()
     np.testing.assert_allclose(litert_rows[probabilities], keras_rows[probabilities], atol=1e-4)
+
+
+PYTHON_API_MARK = "<!-- python-api -->"
+
+
+def readme_python_api() -> str:
+    readme = open(os.path.join(ROOT, "README.md")).read()
+    block = readme[readme.index(PYTHON_API_MARK):]
+    code = block[block.index("```python\n") + len("```python\n"):]
+    return code[:code.index("\n```")]
+
+
+def test_the_readmes_python_api_example_runs_as_written(runs, sample_dump, tmp_path, monkeypatch, capsys):
+    """In a folder laid out as the demo leaves it: its quickstart run and its sample dump."""
+    os.makedirs(tmp_path / "demo_out" / "models")
+    os.symlink(runs[0], tmp_path / "demo_out" / "models" / "quickstart")
+    os.symlink(sample_dump.out, tmp_path / "demo_out" / "sample_dump")
+    monkeypatch.chdir(tmp_path)
+    example = readme_python_api()
+    namespace = {}
+    exec(compile(example, "README.md (Python API)", "exec"), namespace)
+    printed = capsys.readouterr().out.splitlines()
+    trained = json.load(open(os.path.join(runs[0], "metrics.json")))["test"]
+    result, photos = namespace["result"], namespace["photos"]
+    assert result.metrics["tta"] == "flip" and os.path.exists(result.index)
+    assert result.metrics["per_image"]["accuracy"] == pytest.approx(trained["tta"]["accuracy"], abs=1e-6)
+    files = [os.path.join(photos[0], name) for name in sorted(os.listdir(photos[0]))]
+    assert files, "the sample dump has no photos where the README's example looks"
+    answered = [line.split(" ", 1)[0] for line in printed if line.startswith(photos[0])]
+    assert len(answered) == 2 * len(files)  # the run's answers, then the export's, one per photo (or error)
+    assert namespace["tflite"].labels == namespace["run"].labels and os.path.exists(namespace["exported"].path)
 
 
 def test_bench_infer_compares_keras_and_litert_on_the_same_images(runs):
