@@ -49,13 +49,12 @@ def main() -> None:
     sys.modules["__main__"].__doc__ = command.__doc__  # and starts with the command's own usage
 
     def run(argv: list[str]) -> None:
-        """The command's main, with the mistakes a user makes (a missing run or file, Ctrl-C) as one line."""
+        """The command's main, with the mistakes a user makes (a missing run or file, an option that cannot serve,
+        Ctrl-C) as one line."""
         quiet_python_logs()
         try:
             command.main(argv)
-        except OptionError as err:
-            raise app.UsageError(str(err)) from None
-        except (FileNotFoundError, ExportError, KeyboardInterrupt) as err:
+        except (OptionError, FileNotFoundError, ExportError, KeyboardInterrupt) as err:
             if flags.FLAGS.debug:
                 raise
             interrupted = isinstance(err, KeyboardInterrupt)

@@ -22,6 +22,7 @@ from pyck_classifier.posthoc.location_prior import LocationPrior
 from pyck_classifier.posthoc.month_prior import MonthPrior
 from pyck_classifier.posthoc.test_time_augmentation import with_tta
 from pyck_classifier.run import run_directory as names
+from pyck_eval.tasks.errors import OptionError
 
 METADATA_COLUMNS = ("image_id", "observation_id", "date")
 REFIT = ("To fit one, rerun its training command (`python -m pyck_train --flagfile=MODEL_DIR/flags.txt`): "
@@ -128,6 +129,17 @@ def predict_logits_and_features(run: TrainedRun, split: str, batch_size: int = E
         f"logits and features {dataset or run.dataset} {split}")
     logits, features = feature_extraction.split_logits_and_features(outputs, len(run.labels))
     return pd.DataFrame({"label": labels, **meta}), logits.astype(np.float64), features
+
+
+def check_split(run: TrainedRun, split: str) -> int:
+    """The examples of `split` (tfds slicing works); an OptionError naming --split when it has none or is unknown."""
+    try:
+        examples = tfds.builder(run.dataset, data_dir=run.data_dir).info.splits[split].num_examples
+    except ValueError as err:  # unknown split, or a slice the split cannot give
+        raise OptionError(f"--split={split}: {err}") from None
+    if not examples:
+        raise OptionError(f"--split={split}: {run.dataset} in {run.data_dir} has no example there")
+    return examples
 
 
 def label_names(run: TrainedRun, dataset: str) -> list[str]:

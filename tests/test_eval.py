@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import shutil
 import subprocess
 
@@ -94,6 +95,10 @@ def test_a_missing_or_unfinished_run_is_one_line(tmp_path):
     assert "is an unfinished run" in last_line(result) and "resumes it" in last_line(result)
     shown = run_eval("report", f"--model_dir={tmp_path / 'nope'}", "--debug")
     assert shown.returncode == 1 and "Traceback" in shown.stderr
+    unusable = run_eval("predict", f"--model_dir={tmp_path / 'nope'}", "--group=csv", str(tmp_path))
+    assert unusable.returncode == 1  # an option that cannot serve: one line, before any work
+    assert unusable.stderr.strip().splitlines() == [
+        "error: --group=csv needs --observations_csv=FILE (columns file,observation)"]
 
 
 def assert_same_fields(reported: dict, trained: dict, where: str) -> None:
@@ -136,8 +141,12 @@ def test_report_agrees_with_the_trainer_and_writes_figures(runs, tmp_path, built
 
 
 def test_report_with_tta_and_the_month_prior_agrees_with_the_trainer(runs, tmp_path):
-    result = pyck_eval.report(pyck_eval.load_run(runs[0]), pyck_eval.ReportOptions(
-        tta="flip", metadata_prior="month", out_dir=str(tmp_path)))
+    run = pyck_eval.load_run(runs[0])
+    for split, reason in (("tset", "Unknown split 'tset'"), ("test[500:]", "incompatible with")):
+        with pytest.raises(pyck_eval.OptionError, match=re.escape(f"--split={split}: ") + f".*{reason}"):
+            pyck_eval.report(run, pyck_eval.ReportOptions(split=split, out_dir=str(tmp_path / "refused")))
+    assert not (tmp_path / "refused").exists()  # refused before any work
+    result = pyck_eval.report(run, pyck_eval.ReportOptions(tta="flip", metadata_prior="month", out_dir=str(tmp_path)))
     report = json.load(open(tmp_path / "metrics.json"))
     assert report == json.loads(json.dumps(result.metrics))
     trained = json.load(open(os.path.join(runs[0], "metrics.json")))["test"]
@@ -267,6 +276,11 @@ def test_gradcam_grid_and_all_classes(runs, tmp_path, sample_dump):
     assert os.path.getsize(tmp_path / "one" / f"{stem}_all_classes.png") > 20_000
     with pytest.raises(pyck_eval.OptionError, match="either --images or --split"):
         pyck_eval.gradcam(run, pyck_eval.GradCamOptions(out_dir=str(tmp_path / "none")))
+    (tmp_path / "cut.jpg").write_bytes(open(image, "rb").read()[:300])  # a truncated file, then a missing one
+    for path in (tmp_path / "cut.jpg", tmp_path / "missing.jpg"):
+        with pytest.raises(pyck_eval.OptionError, match=re.escape(f"--images: {path}: not a readable image")):
+            pyck_eval.gradcam(run, pyck_eval.GradCamOptions(images=(str(path),), out_dir=str(tmp_path / "bad")))
+    assert not (tmp_path / "bad").exists()  # refused before any work
 
 
 def test_predict_reports_a_corrupt_file_and_predicts_the_rest(runs, tmp_path, sample_dump):

@@ -60,15 +60,27 @@ def all_classes_png(cam: grad_cam.GradCam, image: np.ndarray, names: list[str], 
         out, columns=min(4, len(names) + 1))
 
 
+def _prepared_file(path: str, size: tuple[int, int]) -> np.ndarray:
+    try:
+        return image_preprocessing.prepare_image(image_preprocessing.read_image_file(path), size).numpy()
+    except ValueError as err:
+        raise OptionError(f"--images: {err}") from None
+
+
 def gradcam(run, options: GradCamOptions) -> FiguresResult:
     """Heatmaps for the predicted class (a grid, with `split`) and for every class (per file, or the first image)."""
     if bool(options.images) == bool(options.split):
         raise OptionError("give either --images or --split")
+    size = run.model.input_shape[1:3]  # the model's own input, whatever the dataset's
+    if options.split:
+        trained_run.check_split(run, options.split)
+    else:  # every file read before any work
+        sources = [(_prepared_file(path, size), os.path.basename(path), os.path.splitext(os.path.basename(path))[0])
+                   for path in options.images]
     cam = grad_cam.GradCam(run.model, run.backbone, options.layer)
     method = "Grad-CAM++" if options.plus else "Grad-CAM"
     out = output_folder(options.out_dir, os.path.join(run.model_dir, "gradcam"))
     names, sections, level = run.labels, [], run.level
-    size = run.model.input_shape[1:3]  # the model's own input, whatever the dataset's
     if options.split:
         items = first_per_class(run, options.split, options.per_class)
         images = np.stack([image_preprocessing.prepare_image(image, size).numpy() for image, _, _ in items])
@@ -89,14 +101,6 @@ def gradcam(run, options: GradCamOptions) -> FiguresResult:
             suptitle=f"{method} of {cam.layer} for the predicted {level} (green: right, red: wrong)")
         sections.append((f"{method}, {options.per_class} {options.split} images per {level}", grid))
         sources = [(images[0], f"id {items[0][2]} ({names[items[0][1]]})", f"id_{items[0][2]}")]
-    else:
-        sources = []
-        for path in options.images:
-            try:
-                image = image_preprocessing.prepare_image(image_preprocessing.read_image_file(path), size).numpy()
-            except ValueError as err:
-                raise OptionError(f"--images: {err}") from None
-            sources.append((image, os.path.basename(path), os.path.splitext(os.path.basename(path))[0]))
     for image, title, stem in sources:
         name = f"{stem}_all_classes.png"
         all_classes_png(cam, image, names, title, os.path.join(out, name), options.plus)

@@ -245,7 +245,9 @@ def out_of_class_section(run: trained_run.TrainedRun, unknown: tuple[str, list[s
 
 def report(run: trained_run.TrainedRun, options: ReportOptions = ReportOptions()) -> ReportResult:
     """Scores `options.split` of the run's dataset and writes the report (metrics.json, figures, index.html)."""
-    unknown = out_of_class_dataset(run, options.ood_from) if options.ood_from else None  # before any work
+    for split in {options.split, "validation"}:  # before any work: the splits read, the other config
+        trained_run.check_split(run, split)
+    unknown = out_of_class_dataset(run, options.ood_from) if options.ood_from else None
     priors = metadata_priors(run, options.metadata_prior)
     out = output_folder(options.out_dir, os.path.join(run.model_dir, f"report_{options.split.replace('/', '_')}"))
     scored = predictions(run, options.split, priors, options)
