@@ -36,6 +36,24 @@ def usage() -> str:
 
 flags.DEFINE_bool("debug", False, "Show Python tracebacks instead of one-line errors.")
 
+# Every command accepted these before each got its own options (issue 25): a shared flagfile keeps working where
+# one does nothing, and a note says so rather than ignoring it silently.
+FLAGS_EVERY_COMMAND_ACCEPTS = ("out_dir", "data_dir", "batch_size", "seed", "runtime")
+
+
+def accept_shared_flags(command: str) -> list[str]:
+    """Defines the shared flags the command has no use for; returns their names."""
+    unused = [name for name in FLAGS_EVERY_COMMAND_ACCEPTS if name not in flags.FLAGS]
+    for name in unused:
+        flags.DEFINE_string(name, None, f"No effect on {command}; accepted so flagfiles shared by the commands work.")
+    return unused
+
+
+def note_unused_flags(command: str, unused: list[str]) -> None:
+    for name in unused:
+        if flags.FLAGS[name].present:
+            print(f"note: --{name} has no effect on {command}", file=sys.stderr)
+
 
 def main() -> None:
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
@@ -45,6 +63,7 @@ def main() -> None:
         sys.exit(0 if len(sys.argv) >= 2 and sys.argv[1] in ("-h", "--help") else 2)
     command = importlib.import_module(f"pyck_eval.commands.{sys.argv[1]}")
     getattr(command, "prepare", lambda: None)()
+    unused = accept_shared_flags(sys.argv[1])
     flags.adopt_module_key_flags(command)  # --help lists the command's flags, not only "Try --helpfull"
     sys.modules["__main__"].__doc__ = command.__doc__  # and starts with the command's own usage
 
@@ -52,6 +71,7 @@ def main() -> None:
         """The command's main, with the mistakes a user makes (a missing run or file, an option that cannot serve,
         Ctrl-C) as one line."""
         quiet_python_logs()
+        note_unused_flags(sys.argv[1], unused)
         try:
             command.main(argv)
         except (OptionError, FileNotFoundError, ExportError, KeyboardInterrupt) as err:

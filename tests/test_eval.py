@@ -339,6 +339,14 @@ def test_segment_previews(tmp_path, sample_dump):
                  if f.endswith(".jpg") and os.path.getsize(os.path.join(r, f)) > 5000)
     result = pyck_eval.segment([image], pyck_eval.SegmentOptions(max_width=64, out_dir=str(tmp_path)))
     assert len(result.figures) == 1 and os.path.getsize(tmp_path / result.figures[0]) > 10_000
+    truncated = tmp_path / "truncated.jpg"
+    truncated.write_bytes(open(image, "rb").read()[:300])
+    refused = run_eval("segment", f"--images={image},{truncated}", f"--out_dir={tmp_path / 'refused'}",
+                       "--runtime=keras", "--seed=3")  # a flag of the old shared set that segment has no use for
+    assert refused.returncode == 1 and not (tmp_path / "refused").exists()  # every file read before any work
+    note, error = refused.stderr.strip().splitlines()
+    assert note == "note: --runtime has no effect on segment"
+    assert error.startswith(f"error: --images: {truncated}: not a readable image (")
 
 
 def test_export_matches_keras_and_predict_reads_it_alone(runs, tmp_path, sample_dump):

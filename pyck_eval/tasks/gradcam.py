@@ -11,6 +11,7 @@ from pyck_eval.index_page import write_index
 from pyck_eval.lazy_imports import lazy_import
 from pyck_eval.tasks import shared_options
 from pyck_eval.tasks.errors import OptionError
+from pyck_eval.tasks.image_inputs import read_images
 from pyck_eval.tasks.outputs import finish, output_folder
 from pyck_tfds.options import CheckedOptions, option
 
@@ -60,13 +61,6 @@ def all_classes_png(cam: grad_cam.GradCam, image: np.ndarray, names: list[str], 
         out, columns=min(4, len(names) + 1))
 
 
-def _prepared_file(path: str, size: tuple[int, int]) -> np.ndarray:
-    try:
-        return image_preprocessing.prepare_image(image_preprocessing.read_image_file(path), size).numpy()
-    except ValueError as err:
-        raise OptionError(f"--images: {err}") from None
-
-
 def gradcam(run, options: GradCamOptions) -> FiguresResult:
     """Heatmaps for the predicted class (a grid, with `split`) and for every class (per file, or the first image)."""
     if bool(options.images) == bool(options.split):
@@ -75,8 +69,9 @@ def gradcam(run, options: GradCamOptions) -> FiguresResult:
     if options.split:
         trained_run.check_split(run, options.split)
     else:  # every file read before any work
-        sources = [(_prepared_file(path, size), os.path.basename(path), os.path.splitext(os.path.basename(path))[0])
-                   for path in options.images]
+        sources = [(image_preprocessing.prepare_image(image, size).numpy(), os.path.basename(path),
+                    os.path.splitext(os.path.basename(path))[0])
+                   for image, path in zip(read_images(options.images), options.images)]
     cam = grad_cam.GradCam(run.model, run.backbone, options.layer)
     method = "Grad-CAM++" if options.plus else "Grad-CAM"
     out = output_folder(options.out_dir, os.path.join(run.model_dir, "gradcam"))

@@ -12,11 +12,11 @@ from pyck_eval.index_page import write_index
 from pyck_eval.lazy_imports import lazy_import
 from pyck_eval.tasks import shared_options
 from pyck_eval.tasks.gradcam import FiguresResult
+from pyck_eval.tasks.image_inputs import read_images
 from pyck_eval.tasks.outputs import finish, output_folder
 from pyck_tfds.options import CheckedOptions, option
 
 figures = lazy_import("pyck_eval.figures")
-image_preprocessing = lazy_import("pyck_classifier.model.image_preprocessing")
 seg = lazy_import("pyck_eval.colour_segmentation")
 
 
@@ -39,10 +39,11 @@ def shrink(image: np.ndarray, max_width: int) -> np.ndarray:
 
 def segment(images: list[str], options: SegmentOptions = SegmentOptions()) -> FiguresResult:
     """One PNG of the four segmentations per image file."""
+    pixels = read_images(images)
     out = output_folder(options.out_dir, "segment")
     sections = []
-    for path in images:
-        image = shrink(image_preprocessing.read_image_file(path), options.max_width)
+    for path, image in zip(images, pixels):
+        image = shrink(image, options.max_width)
         rgb = seg.kmeans_segments(image, options.clusters, seed=options.seed)
         rgb_xy = seg.kmeans_segments(image, options.clusters, options.xy_weight, seed=options.seed)
         shift = seg.mean_shift_segments(image, seed=options.seed)
