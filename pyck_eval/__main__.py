@@ -49,11 +49,6 @@ def accept_shared_flags(command: str) -> list[str]:
     return unused
 
 
-def note_unused_flags(command: str, unused: list[str]) -> None:
-    for name in unused:
-        if flags.FLAGS[name].present:
-            print(f"note: --{name} has no effect on {command}", file=sys.stderr)
-
 
 def main() -> None:
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
@@ -71,7 +66,9 @@ def main() -> None:
         """The command's main, with the mistakes a user makes (a missing run or file, an option that cannot serve,
         Ctrl-C) as one line."""
         quiet_python_logs()
-        note_unused_flags(sys.argv[1], unused)
+        for name in unused:
+            if flags.FLAGS[name].present:
+                print(f"note: --{name} has no effect on {sys.argv[1]}", file=sys.stderr)
         try:
             command.main(argv)
         except (OptionError, FileNotFoundError, ExportError, KeyboardInterrupt) as err:

@@ -13,7 +13,12 @@ from absl import app, flags
 
 from pyck_tfds import dump_flags
 from pyck_tfds.console import quiet_python_logs
-from pyck_tfds.dump import DumpError, load_dump
+from pyck_tfds.dump import EXPECTED_LAYOUT, DumpError, load_dump
+
+__doc__ += f"""
+DUMP_DIR (the folder `tfds build` takes as --manual_dir) holds one of
+{EXPECTED_LAYOUT}
+"""
 
 flags.DEFINE_bool("json", False, "Print one JSON object instead of the text report.")
 flags.DEFINE_bool("progress", True, "Show a progress bar while image headers are read.")

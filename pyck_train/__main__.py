@@ -14,7 +14,7 @@ import sys
 
 from absl import app, flags
 
-from pyck_tfds.built_datasets import not_built_message
+from pyck_tfds.built_datasets import not_built_message, unknown_dataset_message
 from pyck_tfds.console import quiet_python_logs
 from pyck_train import flags as train_flags
 from pyck_train import provenance
@@ -39,10 +39,10 @@ def epoch_in_progress():
 
 
 def dataset_problem(dataset: str, data_dir: str | None) -> str | None:
-    """Why `dataset` cannot be read from `data_dir` (not built there), or None."""
+    """Why `dataset` cannot be read from `data_dir` (no such builder or config, or not built there), or None."""
     import tensorflow_datasets as tfds
 
-    import pyck_tfds  # noqa: F401  (registers mushroom_observer)
+    from pyck_tfds.mushroom_observer import Builder
 
     root = data_dir or os.environ.get("TFDS_DATA_DIR") or tfds.core.constants.DATA_DIR
     try:
@@ -50,7 +50,8 @@ def dataset_problem(dataset: str, data_dir: str | None) -> str | None:
             return None
     except Exception:  # noqa: BLE001 (tfds raises several types for an unknown or unbuilt config)
         pass
-    return not_built_message(dataset, root)
+    configs = [config.name for config in Builder.BUILDER_CONFIGS]
+    return unknown_dataset_message(dataset, configs) or not_built_message(dataset, root, configs)
 
 
 def fail(message: str, status: int = 2) -> None:

@@ -17,6 +17,7 @@ import pyck_tfds  # noqa: F401  (registers mushroom_observer)
 from pyck_tfds.dump import SPLITS, scan_images
 from pyck_tfds.mushroom_observer import Builder, configs
 from tests.conftest import BUILT_DATASET, ROOT, SMALL_IMAGES_PER_FAMILY, build_dataset, family7_config, run_python
+from tools.sample_csv_export import make_sample_csv_export
 
 pytestmark = pytest.mark.slow
 FAMILY7 = family7_config(BUILT_DATASET.split("/")[1])  # the session's build (conftest.built_data_dir)
@@ -154,16 +155,54 @@ def test_all_resolutions_resizes_and_counts_build_time_decode_errors(sample_dump
     assert all(e["image"].shape == (240, 320, 3) for e in resized)
 
 
-@pytest.mark.parametrize("make_dir", ["missing", "empty"])
-def test_wrong_manual_dir_fails_fast_naming_what_is_missing(tmp_path, make_dir):
-    manual = tmp_path / "dump"
-    if make_dir == "empty":
-        manual.mkdir()
-    result = subprocess.run(
-        [tfds_cli(), "build", "pyck_tfds/mushroom_observer", "--config=family7", f"--manual_dir={manual}",
-         f"--data_dir={tmp_path / 'data'}"], cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert result.returncode != 0
-    # Found before any work (not a wall-clock bound, which would depend on the machine): nothing was read.
-    assert "Reading image headers" not in result.stderr and "Generating" not in result.stderr
-    assert str(manual) in result.stderr and "observations_2006.json" in result.stderr
-    assert not os.path.exists(tmp_path / "data" / "mushroom_observer" / "family7" / "1.0.0" / "dataset_info.json")
+def refusal_case(case: str, tmp_path, sample_dump) -> tuple[list[str], str]:
+    """The flags of one mistake a new user makes with `tfds build`, and the one line that must answer it."""
+    manual, layouts = tmp_path / "dump", "(`python -m pyck_tfds.inspect --help` shows the layouts a dump may have"
+    if case == "missing manual dir":
+        return [f"--manual_dir={manual}"], f"error: manual dir '{manual}' does not exist or is not a folder: " \
+                                           f"give the dump's folder {layouts})"
+    if case == "a folder of photos":
+        shutil.copy(next(os.path.join(r, f) for r, _, fs in os.walk(sample_dump.out) for f in fs if f.endswith(".jpg")),
+                    manual.mkdir() or manual / "1.jpg")
+        return [f"--manual_dir={manual}"], f"error: manual dir '{manual}' holds no metadata *.json file and no " \
+                                           f"images_observations.csv: it is not a Mushroom Observer dump {layouts};"
+    if case == "no manual dir":
+        return [], "error: tfds build of mushroom_observer/family7 needs --manual_dir=DUMP, the dump's folder"
+    if case == "unknown config":
+        return ["--config=family8", f"--manual_dir={sample_dump.out}"], \
+            "error: --config=family8 is not a config of mushroom_observer; its configs: family7, family5,"
+    if case == "filters keep nothing":
+        return [f"--manual_dir={sample_dump.out}", '--config={"name": "family7_x", "min_per_class": 100000}'], \
+            "error: no family has >= 100000 images after the other filters (largest: "
+    if case == "malformed metadata":
+        shutil.copytree(sample_dump.out, manual)
+        path = manual / "json" / "observations_2010.json"
+        text = path.read_text()
+        path.write_text(text.replace('"label"', '"label": oops, "x"', 1))
+        return [f"--manual_dir={manual}"], f"error: {path}: malformed JSON at byte "
+    assert case == "CSV export without names.csv"
+    make_sample_csv_export(str(manual), 10, seed=0)
+    os.remove(manual / "names.csv")
+    return ["--config=family7_csv_sample", f"--manual_dir={manual}"], f"error: {manual / 'names.csv'} is missing: "
+
+
+@pytest.mark.parametrize("case", ["missing manual dir", "a folder of photos", "no manual dir", "unknown config",
+                                  "filters keep nothing", "malformed metadata", "CSV export without names.csv"])
+def test_a_mistake_given_to_tfds_build_is_one_line(tmp_path, sample_dump, case):
+    """TFDS's CLI would print its traceback around pyck's reason; the builder's hook prints the reason alone."""
+    flags, line = refusal_case(case, tmp_path, sample_dump)
+    flags = flags if any(f.startswith("--config") for f in flags) else ["--config=family7", *flags]
+    data_dir = tmp_path / "data"
+    result = subprocess.run([tfds_cli(), "build", "pyck_tfds/mushroom_observer", *flags, f"--data_dir={data_dir}"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=600,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert result.stderr.strip().splitlines()[-1].startswith(line), result.stderr[-3000:]
+    assert not list(data_dir.rglob("dataset_info.json"))  # nothing that looks built
+    if case in ("missing manual dir", "a folder of photos", "no manual dir", "unknown config"):
+        assert "Reading image headers" not in result.stderr  # found before any work
+        assert not data_dir.exists() or not list(data_dir.rglob("*.tfrecord*"))
+    debug = subprocess.run([tfds_cli(), "build", "pyck_tfds/mushroom_observer", *flags, f"--data_dir={data_dir}"],
+                           cwd=ROOT, capture_output=True, text=True, timeout=600,
+                           env={**os.environ, "PYCK_DEBUG": "1"}) if case == "no manual dir" else None
+    assert debug is None or "Traceback" in debug.stderr

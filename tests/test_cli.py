@@ -97,3 +97,35 @@ def test_explore_writes_plots_and_summary(sample_dump, tmp_path):
                             "images_and_observations_per_year.png", "images_per_observation.png", "summary.csv"])
     summary = open(tmp_path / "summary.csv").read()
     assert "images_per_family,Amanitaceae," in summary
+
+
+CONFIGS = ["family7", "family7_sample"]
+
+
+@pytest.mark.parametrize("dataset, start", [
+    ("mushrom_observer/family7_sample", "--dataset=mushrom_observer/family7_sample: 'mushrom_observer' is no dataset "
+                                        "builder of pyck (its one builder is mushroom_observer); did you mean "
+                                        "mushroom_observer/family7_sample?"),
+    ("family7_sample", "--dataset=family7_sample: 'family7_sample' is no dataset builder of pyck (its one builder is "
+                       "mushroom_observer); did you mean mushroom_observer/family7_sample?"),
+    ("mushrom_observer/x", "--dataset=mushrom_observer/x: 'mushrom_observer' is no dataset builder of pyck (its one "
+                           "builder is mushroom_observer); its configs: family7, family7_sample"),
+    ("mushroom_observer", "--dataset=mushroom_observer names no config; mushroom_observer's configs: family7, "),
+])
+def test_a_misspelled_dataset_is_named_and_no_build_command_that_cannot_work_suggested(dataset, start):
+    from pyck_tfds.built_datasets import unknown_dataset_message
+
+    message = unknown_dataset_message(dataset, CONFIGS)
+    assert message.startswith(start) and "tfds build" not in message
+
+
+def test_an_unbuilt_config_gets_a_build_command_only_if_the_builder_has_it(tmp_path):
+    from pyck_tfds.built_datasets import not_built_message, unknown_dataset_message
+
+    assert unknown_dataset_message("mushroom_observer/family8", CONFIGS) is None  # maybe a JSON config built elsewhere
+    typo = not_built_message("mushroom_observer/family8", str(tmp_path), CONFIGS)
+    assert typo.endswith("'family8' is none of mushroom_observer's own configs: family7, family7_sample")
+    assert "--config=family8" not in typo
+    unbuilt = not_built_message("mushroom_observer/family7:1.0.0", str(tmp_path), CONFIGS)
+    assert unbuilt.endswith(f"`tfds build pyck_tfds/mushroom_observer --config=family7 --manual_dir=DUMP "
+                            f"--data_dir={tmp_path}`")

@@ -1,4 +1,5 @@
 import json
+import os
 
 import pandas as pd
 import pytest
@@ -124,3 +125,13 @@ def test_a_file_whose_dates_are_all_missing_joins_the_others(tmp_path):
     assert frame["date"].astype(object).tolist()[0] == "2015-09-01" and frame["date"].isna().tolist() == [False, True,
                                                                                                          True]
     assert frame["label"].cat.categories.tolist() == ["x"]
+
+
+def test_a_file_cut_before_its_first_complete_record_joins_the_others(tmp_path):
+    """Bug (issue 26): `head -c 100` of a metadata file left no record, and its empty columns could not be joined."""
+    whole = json.dumps(records(3))
+    write_text(tmp_path / "json" / "observations_2006.json", whole)
+    write_text(tmp_path / "json" / "observations_2007.json", whole[:100])
+    frame, reports = read_metadata(tmp_path)
+    assert len(frame) == 3 and [r.records for r in reports] == [3, 0]
+    assert frame["json_file"].astype(object).tolist() == [os.path.join("json", "observations_2006.json")] * 3

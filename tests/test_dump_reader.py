@@ -88,13 +88,23 @@ def test_all_resolutions_keeps_more_images(sample_dump, sample_filter):
 def test_missing_manual_dir_names_path_and_layout(tmp_path):
     with pytest.raises(DumpError) as err:
         load_dump(tmp_path / "nope", progress=False)
-    assert str(tmp_path / "nope") in str(err.value) and "observations_2006.json" in str(err.value)
+    assert str(tmp_path / "nope") in str(err.value) and "pyck_tfds.inspect --help` shows the layouts" in str(err.value)
+    assert "\n" not in str(err.value)  # one line; the layouts are inspect's --help (test_the_dump_reader_and_...)
 
 
 def test_empty_manual_dir_names_path_and_layout(tmp_path):
     with pytest.raises(DumpError) as err:
         load_dump(tmp_path, progress=False)
-    assert str(tmp_path) in str(err.value) and "no metadata *.json" in str(err.value)
+    assert str(tmp_path) in str(err.value) and "no metadata *.json" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_filters_that_keep_nothing_name_the_step_that_did(sample_dump, sample_filter):
+    with pytest.raises(DumpError) as err:
+        load_dump(sample_dump.out, dataclasses.replace(sample_filter, min_per_class=10**6), progress=False)
+    assert str(err.value).startswith("no family has >= 1000000 images after the other filters (largest: ")
+    with pytest.raises(DumpError) as err:
+        load_dump(sample_dump.out, dataclasses.replace(sample_filter, min_confidence=100.0), progress=False)
+    assert "passed the filters: 'confidence > 100' kept none of " in str(err.value)
 
 
 def test_metadata_without_images_is_an_error(tmp_path):

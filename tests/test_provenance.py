@@ -161,6 +161,34 @@ def test_demo_never_deletes_a_folder_it_did_not_write(tmp_path):
     assert open(foreign / "thesis.tex").read() == "years of work" and os.listdir(foreign) == ["thesis.tex"]
 
 
+def test_a_demo_rerun_removes_only_what_the_demo_wrote(tmp_path):
+    out = tmp_path / "demo out"
+    write(out / ".pyck_demo_output", "written by tools/demo.sh")
+    write(out / "sample_dump" / "images" / "a.jpg", "earlier demo")
+    write(out / "models" / "quickstart" / "flags.txt", "--epochs=8")
+    write(out / "preview_train.png", "earlier demo")
+    write(out / "thesis.docx", "years of work")
+    write(out / "notes" / "field.txt", "mine too")
+    fake = tmp_path / "bin"  # a python that fails: the demo stops at its first step, right after the clean-up
+    write(fake / "python", "#!/bin/sh\nexit 3\n")
+    os.chmod(fake / "python", 0o755)
+    result = subprocess.run(["bash", "tools/demo.sh", str(out)], cwd=ROOT, capture_output=True, text=True,
+                            timeout=60, env={**os.environ, "PATH": f"{fake}:{os.environ['PATH']}"})
+    assert result.returncode == 3, result.stderr
+    assert f"note: kept in {out} what the demo did not write: notes thesis.docx" in result.stdout.splitlines()
+    assert sorted(os.listdir(out)) == [".pyck_demo_output", "notes", "thesis.docx"]
+    assert open(out / "thesis.docx").read() == "years of work" and os.listdir(out / "notes") == ["field.txt"]
+
+
+def test_demo_help_is_usage_and_an_option_is_no_folder(tmp_path):
+    demo = os.path.join(ROOT, "tools", "demo.sh")
+    helped = subprocess.run(["bash", demo, "--help"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert helped.returncode == 0 and "bash tools/demo.sh [OUT]" in helped.stdout
+    wrong = subprocess.run(["bash", demo, "--out=x"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert wrong.returncode == 2 and wrong.stderr.startswith("error: unknown option --out=x")
+    assert os.listdir(tmp_path) == []  # no folder named after an option
+
+
 def test_the_run_index_links_what_the_run_and_its_evaluations_wrote(tmp_path):
     from pyck_classifier.run.run_directory import find_run
     from pyck_classifier.run.run_index import write_run_index
@@ -186,6 +214,7 @@ def test_the_dump_reader_and_inspect_start_without_tensorflow():
     assert result.returncode == 0 and result.stdout.strip() == "[]", result.stderr[-2000:]
     helped = run_python("-m", "pyck_tfds.inspect", "--help", timeout=120)
     assert all(f"--{name}" in helped.stdout for name in ("level", "min_per_class", "classes", "json"))
+    assert "json/observations_2006.json" in helped.stdout and "images_observations.csv" in helped.stdout  # layouts
 
 
 @pytest.mark.parametrize("order", ["tfds first", "pyck_tfds first"])

@@ -1,16 +1,25 @@
 #!/usr/bin/env bash
 # End-to-end demo on a freshly generated sample dump; every step writes under OUT (default demo_out/).
-# A rerun replaces an earlier demo's OUT, recognised by its marker file; any other non-empty OUT is left alone.
+# A rerun first removes what an earlier demo wrote in OUT (recognised by its marker file) and nothing else;
+# a non-empty OUT without the marker is left alone.
 #   bash tools/demo.sh [OUT] [scrape_2017|csv_export]   (the 2017 scrape's layout, or today's nightly CSV export)
 set -euo pipefail
+if [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
+  sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'
+  exit 0
+fi
 OUT=${1:-demo_out}
 FORMAT=${2:-scrape_2017}
+case "$OUT" in
+  -*) echo "error: unknown option $OUT: the demo takes [OUT] [scrape_2017|csv_export] (see --help)" >&2; exit 2 ;;
+esac
 case "$FORMAT" in
   scrape_2017) CONFIG=family7_sample; FILTERS=(--min_per_class=100) ;;
   csv_export) CONFIG=family7_csv_sample; FILTERS=(--min_per_class=10 --min_confidence=50) ;;
   *) echo "error: the second argument is the sample's format: scrape_2017 or csv_export, not $FORMAT" >&2; exit 2 ;;
 esac
 MARKER=".pyck_demo_output"
+WRITTEN=(sample_dump explore tensorflow_datasets preview_train.png models)  # every entry the steps below make
 if [ -e "$OUT" ] && [ ! -d "$OUT" ]; then
   echo "error: $OUT is a file, not a folder: give the demo another output folder" >&2
   exit 2
@@ -20,10 +29,12 @@ if [ -d "$OUT" ] && [ -n "$(ls -A "$OUT")" ]; then
     echo "error: $OUT holds files the demo did not write (no $MARKER): give the demo another output folder" >&2
     exit 2
   fi
-  rm -rf "$OUT"
+  for entry in "${WRITTEN[@]}"; do rm -rf "${OUT:?}/$entry"; done
+  KEPT=$(cd "$OUT" && ls -A | grep -vx "$MARKER" | paste -sd ' ' - || true)
+  if [ -n "$KEPT" ]; then echo "note: kept in $OUT what the demo did not write: $KEPT"; fi
 fi
 mkdir -p "$OUT"
-echo "written by tools/demo.sh; a rerun of the demo deletes this folder" > "$OUT/$MARKER"
+echo "written by tools/demo.sh; a rerun of the demo replaces what it wrote here: ${WRITTEN[*]}" > "$OUT/$MARKER"
 
 # TensorFlow's C++ INFO/WARNING lines (CPU instructions, buffer sizes) are noise here; a level you set wins.
 export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}

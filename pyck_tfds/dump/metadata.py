@@ -193,7 +193,7 @@ def flatten_records(records: Sequence[object], json_file: str) -> pd.DataFrame:
     for field in TAXON_FIELDS:
         columns[TAXON_PREFIX + field] = columns[GBIF_PREFIX + field]
     columns["is_object"] = pd.array([isinstance(r, dict) for r in records], dtype="boolean")
-    columns["json_file"] = pd.Categorical([json_file] * len(rows))
+    columns["json_file"] = _text_categorical([json_file] * len(rows))
     columns["json_index"] = pd.array(range(len(rows)), dtype="int32")
     return pd.DataFrame({k: pd.Series(v).reset_index(drop=True) for k, v in columns.items()})
 

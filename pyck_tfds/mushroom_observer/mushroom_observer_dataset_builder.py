@@ -9,12 +9,25 @@ import numpy as np
 import tensorflow_datasets as tfds
 from etils import epath
 
+from pyck_tfds import tfds_cli
 from pyck_tfds.built_datasets import DatasetNotBuiltError, not_built_message
-from pyck_tfds.dump import EXPECTED_LAYOUT, SPLITS, DumpError, class_names, dump_source, load_dump, sources
+from pyck_tfds.dump import (
+    EXPECTED_LAYOUT,
+    SPLITS,
+    DumpError,
+    check_manual_dir,
+    class_names,
+    dump_source,
+    load_dump,
+    sources,
+)
 from pyck_tfds.mushroom_observer import configs, examples
 
 REPORT_FILE = "build_report.json"
 FEATURE_OF_KIND = {"float": np.float32, "id": np.int64, "text": tfds.features.Text()}
+
+
+tfds_cli.install_error_hook([config.name for config in configs.BUILDER_CONFIGS])
 
 
 class Builder(tfds.core.GeneratorBasedBuilder):
@@ -66,23 +79,29 @@ The *_csv configs read today's site instead: its nightly CSV export plus the ima
         return self.data_path.exists() and super().is_prepared()
 
     def _make_download_manager(self, download_dir, download_config):
-        """As tfds's; but asked to build with no --manual_dir and no dump in the default one, say the config is
-        not built here, and leave nothing behind.
+        """As tfds's, with a missing dump said before TFDS makes any folder.
 
-        `tfds.load(..., data_dir=WRONG)` tries to build what it cannot find; then the likely mistake
-        is the data_dir, not a missing dump (tfds's own message). A --manual_dir given explicitly
-        keeps tfds's message, which shows the dump's expected layout.
+        A --manual_dir given is checked first (pyck's one-line reason, not TFDS's instructions).
+        Without one and no dump in the default folder, `tfds build` asks for --manual_dir, while
+        `tfds.load(..., data_dir=WRONG)`, which tries to build what it cannot find, says the config
+        is not built there: then the likely mistake is the data_dir. Nothing is left behind.
         """
         download_dir = epath.Path(download_dir or self.data_dir_root / "downloads")
         new_folders = [d for d in (download_dir / "extracted", *(download_dir / "extracted").parents) if not d.exists()]
-        dl_manager = super()._make_download_manager(download_dir, download_config)
         if download_config.manual_dir:
-            return dl_manager
+            check_manual_dir(str(download_config.manual_dir))  # before TFDS makes any folder
+            return super()._make_download_manager(download_dir, download_config)
+        dl_manager = super()._make_download_manager(download_dir, download_config)
         try:
             dl_manager.manual_dir  # noqa: B018 (tfds checks it exists and is not empty)
         except AssertionError:
             for folder in new_folders:  # the download manager made them, innermost first; they are empty
                 folder.rmdir()
+            if tfds_cli.running_tfds_cli():  # `tfds build` itself: the dump is what is missing
+                raise DumpError(f"tfds build of {self.name}/{self.builder_config.name} needs --manual_dir=DUMP, "
+                                "the dump's folder (`python -m pyck_tfds.inspect --help` shows its layouts; no "
+                                "dump at hand: `python -m tools.make_sample_dump --out DUMP` and "
+                                "--config=family7_sample)") from None
             raise DatasetNotBuiltError(not_built_message(f"{self.name}/{self.builder_config.name}",
                                                          str(self.data_dir_root))) from None
         return dl_manager

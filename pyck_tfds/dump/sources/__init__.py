@@ -32,7 +32,7 @@ def detect_source(manual_dir: str) -> DumpSource | None:
 
 def expected_layout() -> str:
     """What a manual dir may hold, every source's layout."""
-    return "\nor, ".join(source.layout for source in REGISTRY)
+    return "\nor\n".join(source.layout for source in REGISTRY)
 
 
 def all_extra_features() -> dict[str, str]:

@@ -10,7 +10,7 @@ from pyck_tfds.dump.csv_export import EXPORT_FILES, is_csv_export, read_csv_expo
 from pyck_tfds.dump.source import DumpSource, ExtraFeature
 
 LAYOUT = """\
-from today's site (the nightly CSV export, see BUILD.md):
+DUMP/                                   today's site: its nightly CSV export (BUILD.md, section 2b)
   observations.csv, images_observations.csv, images.csv, names.csv,
   name_classifications.csv, locations.csv
   images/<image_id>.jpg                 as `python -m tools.fetch_mo_images` writes them"""

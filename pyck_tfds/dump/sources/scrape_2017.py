@@ -6,7 +6,7 @@ from pyck_tfds.dump.metadata import find_metadata_files, read_metadata
 from pyck_tfds.dump.source import DumpSource, ExtraFeature
 
 LAYOUT = """\
-DUMP/                                   (the folder passed as --manual_dir)
+DUMP/                                   the 2017 research scrape (BUILD.md, section 2)
   images/2006/<label>/<image_id>.jpg    one folder per year 2006 ... 2016; any nesting works,
   ...                                   images are found recursively and keyed by id
   images/2016/<label>/<image_id>.jpg
