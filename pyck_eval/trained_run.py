@@ -80,8 +80,14 @@ def load_run(model_dir: str, data_dir: str | None = None, runtime: str = "keras"
         metrics = json.load(f)
     with open(os.path.join(model_dir, names.LABELS)) as f:
         labels = [line for line in f.read().splitlines() if line]
+    recorded = metrics["data_dir"]
+    if not data_dir and recorded and not os.path.isdir(recorded):
+        where = "" if os.path.isabs(recorded) else f" from {os.getcwd()} (the run recorded it relative to where it " \
+                                                   "was trained)"
+        raise FileNotFoundError(f"{model_dir} was trained on --data_dir={recorded}, which is not a folder{where}: "
+                                "pass --data_dir")
     model = keras.models.load_model(os.path.join(model_dir, names.MODEL), compile=False)
-    data_dir = data_dir or metrics["data_dir"]
+    data_dir = data_dir or recorded
     level = metrics.get("level") or label_level(metrics["dataset"], data_dir)
     return TrainedRun(model_dir, model, labels, metrics["dataset"], data_dir, metrics["backbone"],
                       Calibration.load(model_dir, labels), level, runtime)

@@ -68,12 +68,15 @@ def main(argv: list[str]) -> None:
     if problem:
         fail(problem)
     role = current_role(config.distribution)
+    from pyck_train.epoch_backup import ResumeError
     from pyck_train.train import train
 
     progress = epoch_in_progress()
     try:
         metrics = train(config, extra_callbacks=[progress], overwrite=FLAGS.overwrite)
-    except provenance.RunDirectoryError as err:
+    except (provenance.RunDirectoryError, ResumeError) as err:
+        if FLAGS.debug:
+            raise
         fail(str(err))
     except KeyboardInterrupt:
         if FLAGS.debug:

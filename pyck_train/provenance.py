@@ -16,6 +16,7 @@ import shutil
 from typing import TYPE_CHECKING
 
 from pyck_classifier.run import run_directory
+from pyck_classifier.run.atomic_write import write_text_atomically
 
 if TYPE_CHECKING:
     from pyck_train.config import TrainConfig
@@ -108,7 +109,5 @@ def record_run(config: TrainConfig, overwrite: bool = False) -> str:
     state = check_model_dir(config.model_dir, new, defaults, overwrite)
     os.makedirs(config.model_dir, exist_ok=True)
     path = os.path.join(config.model_dir, FLAGS_FILE)
-    with open(path + ".tmp", "w") as f:  # an interrupt never leaves half a record
-        f.write(config.to_flagfile())
-    os.replace(path + ".tmp", path)
+    write_text_atomically(path, config.to_flagfile())  # an interrupt never leaves half a record
     return state

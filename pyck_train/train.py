@@ -14,7 +14,9 @@ next phase starts (a phase that was resumed compares against the best of its ear
 
 Killing a run and starting it again with the same flags resumes: a finished phase is
 skipped (its weights are kept in `phases/`), the phase that was cut short continues from its
-last completed epoch (`keras.callbacks.BackupAndRestore`).
+last completed epoch (`epoch_backup.EpochBackup`), its history cut back to that epoch. Every file
+is written under a temporary name and renamed, and `metrics.json` last: a run folder without it
+is unfinished, whatever else it holds.
 
 With `cache_features`, a frozen-base phase trains the head on pooled features computed once
 per image (`modeling.feature_extraction`); its best checkpoint then holds the head's weights only
@@ -47,8 +49,9 @@ from pyck_classifier.posthoc.month_prior import MonthPrior, months_of
 from pyck_classifier.posthoc.temperature_scaling import expected_calibration_error
 from pyck_classifier.posthoc.test_time_augmentation import with_tta
 from pyck_classifier.run import run_directory, run_index
+from pyck_classifier.run.atomic_write import remove_tree, replaced_atomically, write_text_atomically
 from pyck_classifier.run.run_directory import RunDirectory
-from pyck_train import curves, optimization, provenance, strategy_run_loop
+from pyck_train import curves, epoch_backup, optimization, provenance, strategy_run_loop
 from pyck_train.augmentation import batch_augmenter
 from pyck_train.cluster import Role, current_role
 from pyck_train.config import TrainConfig
@@ -170,12 +173,18 @@ def _phase_epochs_and_rate(config: TrainConfig, phase: Phase, replicas: int, ste
                                               warmup_epochs=config.warmup_epochs, exponential_decay=decay)
 
 
+def _history(directory: RunDirectory, tag: str) -> pd.DataFrame:
+    """The phase's history rows; none when the file is missing or empty (a run killed before the first epoch's end
+    leaves the file CSVLogger opened, without even its header)."""
+    path = directory.history(tag)
+    if not os.path.exists(path) or os.path.getsize(path) == 0:
+        return pd.DataFrame({"epoch": pd.Series(dtype=int)})
+    return pd.read_csv(path)
+
+
 def _best_epoch(directory: RunDirectory, tag: str) -> dict | None:
     """The phase's best validation epoch so far (1-based, first of equals, as ModelCheckpoint keeps it)."""
-    path = directory.history(tag)
-    if not os.path.exists(path):
-        return None
-    history = pd.read_csv(path).drop_duplicates("epoch", keep="last")
+    history = _history(directory, tag).drop_duplicates("epoch", keep="last")
     if history.empty or "val_accuracy" not in history:
         return None
     best = history.loc[history["val_accuracy"].idxmax()]
@@ -183,21 +192,30 @@ def _best_epoch(directory: RunDirectory, tag: str) -> dict | None:
             "epochs_run": int(len(history))}
 
 
+def _cut_history(directory: RunDirectory, tag: str) -> None:
+    """Drop the history rows of epochs the backup does not hold: a resumed phase runs them again (a run killed
+    after an epoch's row but before its backup would otherwise list that epoch twice)."""
+    history, kept = _history(directory, tag), epoch_backup.epochs_backed_up(directory.backup(tag))
+    if len(history) and history["epoch"].max() >= kept:
+        write_text_atomically(directory.history(tag), history[history["epoch"] < kept].to_csv(index=False))
+
+
 def _callbacks(run: _Run, tag: str, phase: Phase, best_file: str, plateau: bool) -> list[keras.callbacks.Callback]:
+    """The phase's callbacks, the epoch backup after every one that writes at an epoch's end."""
     config, directory = run.config, run.directory
+    if run.role.is_chief:
+        _cut_history(directory, tag)
     earlier = _best_epoch(directory, tag)  # a resumed phase must beat what it reached before the interruption
     threshold = earlier["best_val_accuracy"] if earlier else None
     if run.role.is_chief:
         callbacks = [
-            keras.callbacks.BackupAndRestore(directory.backup(tag)),
-            keras.callbacks.ModelCheckpoint(best_file, monitor="val_accuracy", mode="max", save_best_only=True,
-                                            save_weights_only=True, initial_value_threshold=threshold),
+            BestCheckpoint(best_file, threshold),
             keras.callbacks.CSVLogger(directory.history(tag), append=True),
             keras.callbacks.TensorBoard(directory.logs(tag)),
             run.data.epoch_seeds,
         ]
-    else:  # restores the chief's backup, as every worker must start from the same state; writes nothing
-        callbacks = [RestoreOnlyBackup(directory.backup(tag)), run.data.epoch_seeds]
+    else:
+        callbacks = [run.data.epoch_seeds]
     if run.multi_worker:  # the best weights in memory: no worker waits on the chief's file
         callbacks.append(BestWeightsInMemory(threshold))
     if phase.name == "finetune":
@@ -207,18 +225,24 @@ def _callbacks(run: _Run, tag: str, phase: Phase, best_file: str, plateau: bool)
         callbacks.append(keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max",
                                                        patience=config.early_stopping_patience,
                                                        restore_best_weights=True))
-    return callbacks
+    # Every worker restores the chief's backup, as all must start from the same state; only the chief writes.
+    return callbacks + [epoch_backup.EpochBackup(directory.backup(tag), callbacks, write=run.role.is_chief)]
 
 
-class RestoreOnlyBackup(keras.callbacks.BackupAndRestore):
-    """BackupAndRestore for a worker that is not the chief: it restores the chief's backup and writes nothing
-    (the chief saves it each epoch and deletes it when the phase ends)."""
+class BestCheckpoint(keras.callbacks.Callback):
+    """ModelCheckpoint(save_best_only, val_accuracy, first of equals), written under a temporary name and renamed:
+    an interrupt while it is written leaves the previous best whole."""
 
-    def _save_model(self):
-        pass
+    def __init__(self, path: str, threshold: float | None = None):
+        super().__init__()
+        self.path, self.best = path, threshold if threshold is not None else -float("inf")
 
-    def on_train_end(self, logs=None):
-        pass
+    def on_epoch_end(self, epoch, logs=None):
+        current = (logs or {}).get("val_accuracy")
+        if current is not None and current > self.best:
+            self.best = current
+            with replaced_atomically(self.path) as partial:
+                self.model.save_weights(partial)
 
 
 class BestWeightsInMemory(keras.callbacks.Callback):
@@ -288,6 +312,8 @@ def _train_phase(model: keras.Model, run: _Run, index: int, phase: Phase, extra_
     apply_phase(backbone_of(model), phase, get_backbone_spec(config.backbone), config.unfreeze_top_layers)
     if os.path.exists(finished):
         model.load_weights(finished)
+        if run.role.is_chief:
+            remove_tree(directory.backup(tag))  # left when a run was killed right after the phase ended
         return _best_epoch(directory, tag)
     epochs, rate = _phase_epochs_and_rate(config, phase, run.distribution.num_replicas_in_sync, data.steps)
     if epochs == 0:
@@ -319,7 +345,9 @@ def _train_phase(model: keras.Model, run: _Run, index: int, phase: Phase, extra_
         fitted.load_weights(best_file)
     if not run.role.is_chief:
         return None  # the chief is still writing this phase's history
-    model.save_weights(finished)
+    with replaced_atomically(finished) as partial:
+        model.save_weights(partial)
+    remove_tree(directory.backup(tag))  # only now: killed before, the rerun resumes from the last epoch
     return _best_epoch(directory, tag)
 
 
@@ -414,7 +442,8 @@ def _evaluate(model: keras.Model, run: _Run, calibration: Calibration) -> dict:
 def _metrics(model: keras.Model, run: _Run, kept: list, calibration: Calibration) -> dict:
     """What metrics.json records: the run's setup, the epoch each phase kept, calibration and scores."""
     config, data = run.config, run.data
-    return {"dataset": config.dataset, "data_dir": config.data_dir, "backbone": config.backbone,
+    data_dir = os.path.abspath(config.data_dir) if config.data_dir else None  # evaluated from any folder
+    return {"dataset": config.dataset, "data_dir": data_dir, "backbone": config.backbone,
             "strategy": config.strategy, "precision": keras.mixed_precision.global_policy().name,
             "replicas": run.distribution.num_replicas_in_sync, "labels": data.labels,
             "level": label_level(config.dataset, config.data_dir),
@@ -425,15 +454,16 @@ def _metrics(model: keras.Model, run: _Run, kept: list, calibration: Calibration
 
 
 def _export(model: keras.Model, run: _Run, calibration: Calibration, metrics: dict) -> None:
-    """metrics.json; model.keras as trained; the serving SavedModel answers with the calibrated probabilities."""
+    """model.keras as trained; the serving SavedModel answers with the calibrated probabilities; metrics.json."""
     directory = run.directory
-    with open(directory.path(run_directory.METRICS), "w") as f:
-        json.dump(metrics, f, indent=2)
-    model.save(directory.path(run_directory.MODEL))
-    with_temperature(model, calibration.temperature).export(directory.path(run_directory.SAVED_MODEL), verbose=False)
+    with replaced_atomically(directory.path(run_directory.MODEL)) as partial:
+        model.save(partial)
+    with replaced_atomically(directory.path(run_directory.SAVED_MODEL)) as partial:
+        with_temperature(model, calibration.temperature).export(partial, verbose=False)
     tags = directory.history_tags()
-    curves.plot_history([pd.read_csv(directory.history(tag)) for tag in tags], tags,
-                        directory.path(run_directory.TRAINING_CURVES))
+    with replaced_atomically(directory.path(run_directory.TRAINING_CURVES)) as partial:
+        curves.plot_history([pd.read_csv(directory.history(tag)) for tag in tags], tags, partial)
+    write_text_atomically(directory.path(run_directory.METRICS), json.dumps(metrics, indent=2))  # last: finished
     run_index.write_run_index(directory.root)
 
 

@@ -8,7 +8,9 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 
+import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
@@ -79,10 +81,45 @@ def test_build_report_is_written_and_summarised(built, sample_dump):
     assert "Build report:" in card and "low_confidence" in card
 
 
+def test_the_build_summary_says_none_when_nothing_was_skipped():
+    from pyck_tfds.mushroom_observer.mushroom_observer_dataset_builder import _description_summary
+
+    report = {"records_in": 40, "kept": 40, "split_sizes": {"train": 30, "validation": 5, "test": 5}, "skipped": {},
+              "classes": ["A", "B"]}
+    assert "images kept (train 30, validation 5, test 5); skipped: none. Classes: A, B." in _description_summary(report)
+
+
 def test_building_twice_gives_the_same_examples_and_needs_no_network(sample_dump, built, tmp_path, no_network):
     again = build(sample_dump.out, tmp_path)
     assert sum(again.info.splits[s].num_examples for s in SPLITS) == 7 * SMALL_IMAGES_PER_FAMILY
     for split in SPLITS:
+        assert raw_examples(again, split) == raw_examples(built, split)
+
+
+def test_a_build_killed_repeatedly_then_rerun_equals_an_uninterrupted_one(sample_dump, built, tmp_path):
+    """SIGKILL at seeded random moments after the dump is being read (reading, writing shards), three times in a row;
+    TFDS writes into a temporary folder it renames when whole, so nothing looks built until the rerun ends."""
+    config = json.dumps({"name": FAMILY7.name, "min_per_class": FAMILY7.min_per_class})
+    command = [tfds_cli(), "build", "pyck_tfds/mushroom_observer", f"--config={config}",
+               f"--manual_dir={sample_dump.out}", f"--data_dir={tmp_path}"]
+    killed_mid_build = 0
+    for delay in np.random.default_rng(0).uniform(0.0, 1.0, size=3):
+        process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                   env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        for line in process.stderr:
+            if "Reading image headers" in line or "Generating" in line:
+                break
+        time.sleep(delay)
+        process.kill()
+        process.communicate()
+        if list(tmp_path.rglob("dataset_info.json")):  # finished before the kill (maybe while exiting): whole
+            break
+        killed_mid_build += 1
+    assert killed_mid_build >= 1
+    rerun = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    again = Builder(config=FAMILY7, data_dir=str(tmp_path))
+    for split in SPLITS:  # equal to the uninterrupted build, also when a kill came after the rename into place
         assert raw_examples(again, split) == raw_examples(built, split)
 
 

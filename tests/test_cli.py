@@ -129,3 +129,24 @@ def test_an_unbuilt_config_gets_a_build_command_only_if_the_builder_has_it(tmp_p
     unbuilt = not_built_message("mushroom_observer/family7:1.0.0", str(tmp_path), CONFIGS)
     assert unbuilt.endswith(f"`tfds build pyck_tfds/mushroom_observer --config=family7 --manual_dir=DUMP "
                             f"--data_dir={tmp_path}`")
+
+
+@pytest.mark.parametrize("case", ["preview of a dataset not built", "sample into a folder that is not empty",
+                                  "predict with no model"])
+def test_a_tools_mistake_is_one_line_and_writes_nothing(tmp_path, case):
+    (tmp_path / "mine.txt").write_text("mine")
+    if case == "preview of a dataset not built":
+        args, status = ["tools.preview", f"--data_dir={tmp_path / 'data'}", f"--out={tmp_path / 'p.png'}"], 1
+        line = f"error: mushroom_observer/family7 is not built in {tmp_path / 'data'} (built there: nothing)."
+    elif case == "sample into a folder that is not empty":
+        args, status = ["tools.make_sample_dump", f"--out={tmp_path}"], 2
+        line = f"error: {tmp_path} is not empty; the sample is written into a new or empty folder."
+    else:
+        args, status = ["pyck_eval", "predict", str(tmp_path)], 1
+        line = "FATAL Flags parsing error: flags model_dir=None, tflite=None: give --model_dir (a pyck_train run) " \
+               "or --tflite (a `pyck_eval export` file)"
+    result = run_python("-m", *args, timeout=300)
+    assert result.returncode == status and "Traceback" not in result.stderr, result.stderr[-3000:]
+    first = result.stderr.strip().splitlines()[0]
+    assert first == line if case == "predict with no model" else first.startswith(line), result.stderr[-3000:]
+    assert os.listdir(tmp_path) == ["mine.txt"]

@@ -373,6 +373,14 @@ def test_export_matches_keras_and_predict_reads_it_alone(runs, tmp_path, sample_
     for path in (tmp_path / "corrupt.tflite", tmp_path / "missing.tflite"):
         broken = run_eval("predict", f"--tflite={path}", *photos)
         assert broken.returncode == 1 and broken.stderr.strip().splitlines()[-1].startswith(f"error: {path}")
+    unwritable = run_eval("export", f"--model_dir={runs[1]}", "--out_dir=/sys/pyck_export")  # as a read-only disk
+    [line] = unwritable.stderr.strip().splitlines()  # the reason (EPERM as root, EACCES else) between the two
+    assert unwritable.returncode == 1 and line.startswith("error: --out_dir=/sys/pyck_export: cannot write there (")
+    assert line.endswith("): give a folder you can write")
+    (tmp_path / "a_file").write_text("")
+    with pytest.raises(pyck_eval.OptionError, match=f"--out_dir={tmp_path / 'a_file' / 'report'}: cannot write"):
+        pyck_eval.report(pyck_eval.load_run(runs[1]), pyck_eval.ReportOptions(out_dir=str(tmp_path / "a_file" /
+                                                                                       "report")))
 
 
 def test_report_through_litert_equals_report_through_keras(runs, tmp_path):

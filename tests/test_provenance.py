@@ -249,6 +249,8 @@ print("tensorflow imported:", any(m in sys.modules for m in ("tensorflow", "kera
     (["pyck_eval", "stack"], ["--model_dirs"]),
     (["pyck_eval", "pixels"], ["--dataset"]),
     (["pyck_eval", "segment"], ["--images"]),
+    (["tools.bench_train"], ["--n_images", "--backbone"]),
+    (["tools.fault_campaign"], ["--out", "--trials", "--faults_per_chain"]),
 ])
 def test_help_lists_the_commands_own_flags_without_importing_tensorflow(command, expected):
     result = run_python("-c", HELP_WITHOUT_TENSORFLOW, *command, "--help", timeout=120)

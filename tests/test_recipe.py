@@ -180,15 +180,20 @@ def test_fine_tuning_reduces_the_rate_on_plateau_and_stops_early_on_its_best_wei
     plateau, stopping = kinds["ReduceLROnPlateau"], kinds["EarlyStopping"]
     assert (plateau.monitor, plateau.factor, plateau.patience) == ("val_loss", 0.1, 2)
     assert (stopping.monitor, stopping.patience, stopping.restore_best_weights) == ("val_accuracy", 3, True)
-    assert {"BackupAndRestore", "ModelCheckpoint", "CSVLogger", "TensorBoard", "EpochSeeds"} <= set(kinds)
+    assert {"EpochBackup", "BestCheckpoint", "CSVLogger", "TensorBoard", "EpochSeeds"} <= set(kinds)
+    listed = _callbacks(run, "1_finetune", finetune, "best.weights.h5", plateau=True)
+    assert type(listed[-1]).__name__ == "EpochBackup"  # after every callback that writes at an epoch's end
+    assert listed[-1].counted == [c for c in listed if type(c).__name__ in ("ReduceLROnPlateau", "EarlyStopping")]
+    assert len(listed[-1].counted) == 2 and listed[-1].write
     scheduled = {type(c).__name__ for c in _callbacks(run, "1_finetune", finetune, "b.weights.h5", plateau=False)}
     assert "ReduceLROnPlateau" not in scheduled and "EarlyStopping" in scheduled  # a schedule sets every step
     assert not {"ReduceLROnPlateau", "EarlyStopping"} & {
         type(c).__name__ for c in _callbacks(run, "0_head", head, "b.weights.h5", plateau=True)}
     # A worker that is not the chief restores the chief's backup, writes nothing, keeps its best weights in memory.
     worker = types.SimpleNamespace(**{**vars(run), "role": Role("worker", 1, 2), "multi_worker": True})
-    kinds = {type(c).__name__ for c in _callbacks(worker, "1_finetune", finetune, "b.weights.h5", plateau=True)}
-    assert kinds == {"RestoreOnlyBackup", "EpochSeeds", "BestWeightsInMemory", "ReduceLROnPlateau", "EarlyStopping"}
+    listed = _callbacks(worker, "1_finetune", finetune, "b.weights.h5", plateau=True)
+    assert {type(c).__name__ for c in listed} == {"EpochBackup", "EpochSeeds", "BestWeightsInMemory",
+                                                  "ReduceLROnPlateau", "EarlyStopping"} and not listed[-1].write
 
 
 def test_location_cells_and_prior():

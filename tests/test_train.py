@@ -164,16 +164,25 @@ def test_a_run_killed_while_fine_tuning_keeps_its_head_phase_and_resumes(finetun
 
 def test_cli_with_the_quickstart_flagfile_reproduces_its_flags(data_dir, tmp_path):
     model_dir = tmp_path / "model"
-    result = run_cli("--flagfile=configs/quickstart.flags", f"--dataset={DATASET}", f"--data_dir={data_dir}",
+    relative = os.path.relpath(data_dir, ROOT)  # as quickstart.flags gives it: relative to where training runs
+    result = run_cli("--flagfile=configs/quickstart.flags", f"--dataset={DATASET}", f"--data_dir={relative}",
                      f"--model_dir={model_dir}", "--epochs=1", "--steps_per_epoch=2", "--batch_size=8")
     assert result.returncode == 0, result.stderr[-3000:]
     # Parsed back: every field of the config, the defaults, the flagfile's values and the overrides.
     expected = {**provenance.as_flag_values(dataclasses.asdict(TrainConfig(model_dir=str(model_dir)))),
                 **provenance.read_flagfile(os.path.join(ROOT, "configs/quickstart.flags")),
-                "dataset": DATASET, "data_dir": data_dir, "model_dir": str(model_dir), "epochs": "1",
+                "dataset": DATASET, "data_dir": relative, "model_dir": str(model_dir), "epochs": "1",
                 "steps_per_epoch": "2", "batch_size": "8"}
-    assert provenance.read_flagfile(model_dir / "flags.txt") == expected
-    assert json.loads(open(model_dir / "metrics.json").read())["precision"] == "float32"  # auto on CPU
+    assert provenance.read_flagfile(model_dir / "flags.txt") == expected  # the flags as given
+    metrics = json.loads(open(model_dir / "metrics.json").read())
+    assert metrics["precision"] == "float32"  # auto on CPU
+    assert metrics["data_dir"] == os.path.abspath(data_dir)  # eval reads it from any folder
+    metrics["data_dir"] = relative  # a run recorded before: from another folder, eval says what it tried
+    open(model_dir / "metrics.json", "w").write(json.dumps(metrics))
+    elsewhere = run_python("-m", "pyck_eval", "report", f"--model_dir={model_dir}", cwd=str(tmp_path), timeout=300)
+    assert elsewhere.returncode == 1 and elsewhere.stderr.strip().splitlines() == [
+        f"error: {model_dir} was trained on --data_dir={relative}, which is not a folder from {tmp_path} (the run "
+        "recorded it relative to where it was trained): pass --data_dir"]
 
 
 FLAGFILES = sorted(f for f in os.listdir(os.path.join(ROOT, "configs")) if f.endswith(".flags"))

@@ -11,7 +11,6 @@ import tempfile
 import time
 
 import numpy as np
-import tensorflow_datasets as tfds
 
 from tools.make_sample_dump import FAMILIES, SIZE, DumpPlanner, PlannedImage, write_image
 
@@ -19,6 +18,8 @@ from tools.make_sample_dump import FAMILIES, SIZE, DumpPlanner, PlannedImage, wr
 def build_sample(work: str, per_family: int, formats: tuple[str, ...] = ("tfrecord", "array_record"),
                  num_shards: int | None = None) -> tuple[str, str, str | None]:
     """Generate a dump and build family7 (scaled) in each format; returns (dataset, tfrecord dir, array_record dir)."""
+    import tensorflow_datasets as tfds
+
     from pyck_tfds.mushroom_observer import Builder, configs
     from tools.make_sample_dump import make_sample_dump
 

@@ -19,14 +19,16 @@ import json
 import os
 import tempfile
 import time
+from typing import TYPE_CHECKING
 
-import keras
-import tensorflow as tf
 from absl import app, flags
 
 from pyck_tfds.built_datasets import DEFAULT_DATASET
 from tools.bench_data import build_sample
 from tools.bench_infer import cpu_model
+
+if TYPE_CHECKING:
+    import keras
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data_dir", None, "A data_dir with --dataset built (default: build a sample).")
@@ -58,14 +60,22 @@ def timed_fits(model: keras.Model, datasets: dict, epochs: int = 2) -> dict[str,
 
 
 def compiled(model: keras.Model) -> keras.Model:
+    import keras
+
     model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
 
 
 def measure(dataset: str, data_dir: str, backbone: str, n_images: int, batch: int, repeats: int = 2) -> dict:
+    import keras  # here, not at the top: --help answers before TensorFlow loads
+    import tensorflow as tf
     import tensorflow_datasets as tfds
 
-    from pyck_classifier.data.input_pipeline import image_shape, load_split, make_pipeline
+    from pyck_classifier.data.input_pipeline import (
+        image_shape,
+        load_split,
+        make_pipeline,
+    )
     from pyck_classifier.model import feature_extraction
     from pyck_classifier.model.backbones.registry import get_backbone_spec
     from pyck_classifier.model.classifier import backbone_of, build_classifier

@@ -18,6 +18,7 @@ import dataclasses
 import itertools
 import json
 import os
+import sys
 import time
 
 import numpy as np
@@ -259,6 +260,11 @@ flags.DEFINE_enum("format", "scrape_2017", ["scrape_2017", "csv_export"],
 
 def main(argv: list[str]) -> None:
     del argv
+    try:
+        check_sample_target(FLAGS.out, FLAGS.images_per_family, "sample")
+    except (FileExistsError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
     if FLAGS.format == "csv_export":
         from tools.sample_csv_export import make_sample_csv_export
 

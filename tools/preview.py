@@ -6,9 +6,11 @@ r"""A PNG grid of N examples per class from a built split: what a user checks fi
 
 from __future__ import annotations
 
+import sys
+
 import matplotlib
 
-from pyck_tfds.built_datasets import DEFAULT_DATASET
+from pyck_tfds.built_datasets import DEFAULT_DATASET, not_built_message
 from pyck_tfds.console import quiet_python_logs, quiet_tensorflow
 
 matplotlib.use("Agg")
@@ -63,6 +65,10 @@ def draw_grid(rows: list[list[dict]], class_names: list[str], per_class: int, ti
 def main(argv: list[str]) -> None:
     del argv
     quiet_python_logs()
+    builder = tfds.builder(FLAGS.dataset, data_dir=FLAGS.data_dir)
+    if not builder.is_prepared():  # before tfds.load, which would start a build and say so
+        print(f"error: {not_built_message(FLAGS.dataset, str(builder.data_dir_root))}", file=sys.stderr)
+        sys.exit(1)
     dataset, info = tfds.load(FLAGS.dataset, split=FLAGS.split, data_dir=FLAGS.data_dir, with_info=True,
                               shuffle_files=False, read_config=tfds.ReadConfig(try_autocache=False))
     names = info.features["label"].names

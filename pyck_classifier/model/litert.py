@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
+from pyck_classifier.run.atomic_write import write_bytes_atomically
 from pyck_tfds.console import silenced_stderr
 
 METADATA_NAME = "pyck"
@@ -154,15 +155,8 @@ def cached_conversion(model, source_file: str | None, variant: str) -> bytes:
             return f.read()
     content = convert(model)
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    write_atomically(path, content)
+    write_bytes_atomically(path, content)
     return content
-
-
-def write_atomically(path: str, content: bytes) -> None:
-    """Writes `path` aside and moves it into place: never a half-written model where a reader looks."""
-    with open(path + ".partial", "wb") as f:
-        f.write(content)
-    os.replace(path + ".partial", path)
 
 
 def resolve_runtime(runtime: str) -> str:

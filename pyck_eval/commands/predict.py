@@ -47,9 +47,15 @@ PLURALS = {"family": "families", "genus": "genera", "species": "species", "order
 
 
 def prepare() -> None:
-    flags.register_multi_flags_validator(
-        ["model_dir", "tflite"], lambda values: (values["model_dir"] is None) != (values["tflite"] is None),
-        message="give --model_dir (a pyck_train run) or --tflite (a `pyck_eval export` file), not both")
+    flags.register_multi_flags_validator(["model_dir", "tflite"], _one_model)
+
+
+def _one_model(values: dict) -> bool:
+    given = [f"--{name}" for name in ("model_dir", "tflite") if values[name] is not None]
+    if len(given) == 1:
+        return True
+    wanted = "give --model_dir (a pyck_train run) or --tflite (a `pyck_eval export` file)"
+    raise flags.ValidationError(f"{wanted}, not both" if given else wanted)
 
 
 def describe(answer, known: str) -> str:

@@ -12,6 +12,7 @@ import pandas as pd
 
 from pyck_classifier.model import litert
 from pyck_classifier.run import run_directory
+from pyck_classifier.run.atomic_write import write_bytes_atomically
 from pyck_eval.index_page import write_index
 from pyck_eval.lazy_imports import lazy_import
 from pyck_eval.tasks import shared_options
@@ -45,7 +46,7 @@ def export(run, options: ExportOptions = ExportOptions()) -> ExportResult:
     out = output_folder(options.out_dir, os.path.join(run.model_dir, "export"))
     content = litert_export.export(run, options.quantize, options.calibration_images)
     path = os.path.join(out, f"model_{options.quantize}.tflite")
-    litert.write_atomically(path, content)
+    write_bytes_atomically(path, content)
 
     batches = litert_export.preloaded(run, "test", options.parity_images, options.batch_size)
     labels = np.concatenate([y for _, y in batches])

@@ -176,7 +176,7 @@ The *_csv configs read today's site instead: its nightly CSV export plus the ima
 
 
 def _description_summary(report: dict) -> str:
-    skipped = ", ".join(f"{k} {v:,}" for k, v in sorted(report["skipped"].items(), key=lambda kv: -kv[1]))
+    skipped = ", ".join(f"{k} {v:,}" for k, v in sorted(report["skipped"].items(), key=lambda kv: -kv[1])) or "none"
     sizes = ", ".join(f"{k} {v:,}" for k, v in report["split_sizes"].items())
     summary = (
         f"Build report: {report['records_in']:,} metadata records in, {report['kept']:,} images kept "
