@@ -19,7 +19,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The README's test command runs two test processes (`-n 2 --dist loadfile --no-loadscope-reorder`): each
 # takes whole files (a file's fixtures are built once) in collection order. The longest files go first, so
 # that no long file starts last while the other process idles (ordered by their `--durations` totals).
-LONGEST_FILES_FIRST = ("tests/test_eval.py", "tests/test_train.py", "tests/test_multi_worker.py",
+LONGEST_FILES_FIRST = ("tests/test_eval.py", "tests/test_train.py", "tests/test_fault_campaign.py",
+                       "tests/test_multi_worker.py",
                        "tests/test_data_service.py", "tests/test_benchmarks.py", "tests/test_compare_backbones.py",
                        "tests/test_tune.py", "tests/test_uneven_batches.py", "tests/test_csv_export.py",
                        "tests/test_efficientnet_lite.py",
