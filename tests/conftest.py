@@ -19,7 +19,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The README's test command runs two test processes (`-n 2 --dist loadfile --no-loadscope-reorder`): each
 # takes whole files (a file's fixtures are built once) in collection order. The longest files go first, so
 # that no long file starts last while the other process idles (ordered by their `--durations` totals).
-LONGEST_FILES_FIRST = ("tests/test_eval.py", "tests/test_train.py", "tests/test_fault_campaign.py",
+# The first two go to the two processes at once, the next two after them (pytest-xdist's loadfile starts each
+# process with two files): the fault campaign pairs with the shorter of the two longest.
+LONGEST_FILES_FIRST = ("tests/test_eval.py", "tests/test_fault_campaign.py", "tests/test_train.py",
                        "tests/test_multi_worker.py",
                        "tests/test_data_service.py", "tests/test_benchmarks.py", "tests/test_compare_backbones.py",
                        "tests/test_tune.py", "tests/test_uneven_batches.py", "tests/test_csv_export.py",

@@ -6,9 +6,9 @@ import dataclasses
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -18,7 +18,14 @@ import tensorflow_datasets as tfds
 import pyck_tfds  # noqa: F401  (registers mushroom_observer)
 from pyck_tfds.dump import SPLITS, scan_images
 from pyck_tfds.mushroom_observer import Builder, configs
-from tests.conftest import BUILT_DATASET, ROOT, SMALL_IMAGES_PER_FAMILY, build_dataset, family7_config, run_python
+from tests.conftest import (
+    BUILT_DATASET,
+    ROOT,
+    SMALL_IMAGES_PER_FAMILY,
+    build_dataset,
+    family7_config,
+    run_python,
+)
 from tools.sample_csv_export import make_sample_csv_export
 
 pytestmark = pytest.mark.slow
@@ -82,7 +89,9 @@ def test_build_report_is_written_and_summarised(built, sample_dump):
 
 
 def test_the_build_summary_says_none_when_nothing_was_skipped():
-    from pyck_tfds.mushroom_observer.mushroom_observer_dataset_builder import _description_summary
+    from pyck_tfds.mushroom_observer.mushroom_observer_dataset_builder import (
+        _description_summary,
+    )
 
     report = {"records_in": 40, "kept": 40, "split_sizes": {"train": 30, "validation": 5, "test": 5}, "skipped": {},
               "classes": ["A", "B"]}
@@ -96,30 +105,45 @@ def test_building_twice_gives_the_same_examples_and_needs_no_network(sample_dump
         assert raw_examples(again, split) == raw_examples(built, split)
 
 
+KILLED_WHILE_WRITING = """
+import os, signal, sys
+from tensorflow_datasets.core import file_adapters
+from tensorflow_datasets.scripts.cli.main import launch_cli
+
+nth, written = int(sys.argv[1]), [0]
+original = file_adapters.TfRecordFileAdapter.write_examples.__func__
+
+def write_examples(cls, path, iterator):
+    def counted():
+        for example in iterator:
+            written[0] += 1
+            if written[0] == nth:  # the shard file is open, part of it written
+                os.kill(os.getpid(), signal.SIGKILL)
+            yield example
+    return original(cls, path, counted())
+
+file_adapters.TfRecordFileAdapter.write_examples = classmethod(write_examples)
+sys.argv = ["tfds", *sys.argv[2:]]
+launch_cli()
+"""
+
+
 def test_a_build_killed_repeatedly_then_rerun_equals_an_uninterrupted_one(sample_dump, built, tmp_path):
-    """SIGKILL at seeded random moments after the dump is being read (reading, writing shards), three times in a row;
+    """SIGKILL while the n-th example is written (n seeded), three times in a row, then the same `tfds build`:
     TFDS writes into a temporary folder it renames when whole, so nothing looks built until the rerun ends."""
     config = json.dumps({"name": FAMILY7.name, "min_per_class": FAMILY7.min_per_class})
-    command = [tfds_cli(), "build", "pyck_tfds/mushroom_observer", f"--config={config}",
-               f"--manual_dir={sample_dump.out}", f"--data_dir={tmp_path}"]
-    killed_mid_build = 0
-    for delay in np.random.default_rng(0).uniform(0.0, 1.0, size=3):
-        process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                                   env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        for line in process.stderr:
-            if "Reading image headers" in line or "Generating" in line:
-                break
-        time.sleep(delay)
-        process.kill()
-        process.communicate()
-        if list(tmp_path.rglob("dataset_info.json")):  # finished before the kill (maybe while exiting): whole
-            break
-        killed_mid_build += 1
-    assert killed_mid_build >= 1
-    rerun = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    build_flags = ["build", "pyck_tfds/mushroom_observer", f"--config={config}", f"--manual_dir={sample_dump.out}",
+                   f"--data_dir={tmp_path}"]
+    total = sum(built.info.splits[split].num_examples for split in SPLITS)
+    for nth in np.random.default_rng(0).integers(1, total + 1, size=3):
+        killed = run_python("-c", KILLED_WHILE_WRITING, str(nth), *build_flags, timeout=600)
+        assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+        assert not list(tmp_path.rglob("dataset_info.json"))  # nothing looks built
+        assert list(tmp_path.rglob("*.tfrecord*"))  # killed while writing, not before
+    rerun = subprocess.run([tfds_cli(), *build_flags], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     again = Builder(config=FAMILY7, data_dir=str(tmp_path))
-    for split in SPLITS:  # equal to the uninterrupted build, also when a kill came after the rename into place
+    for split in SPLITS:
         assert raw_examples(again, split) == raw_examples(built, split)
 
 
