@@ -88,7 +88,8 @@ class EpochBackup(keras.callbacks.Callback):
         for callback, saved in zip(self.counted, state["counters"]):
             for name, value in saved.items():
                 setattr(callback, name, value)
-        self.model._initial_epoch = epochs  # fit (and the multi-worker loop) go on from here
+        # fit (and the multi-worker loop) go on from here; after an early stop, with no epoch left
+        self.model._initial_epoch = max(epochs, self.params.get("epochs") or 0) if state.get("stopped") else epochs
 
     def on_epoch_end(self, epoch, logs=None):
         if not self.write:
@@ -96,7 +97,8 @@ class EpochBackup(keras.callbacks.Callback):
         os.makedirs(self.folder, exist_ok=True)
         state_path, weights_path = self._paths(epoch + 1)
         counters = [{name: _plain(getattr(c, name)) for name in _counters(c)} for c in self.counted]
-        write_text_atomically(state_path, json.dumps({"epochs": epoch + 1, "counters": counters}))
+        stopped = bool(getattr(self.model, "stop_training", False))  # EarlyStopping ended the fit at this epoch
+        write_text_atomically(state_path, json.dumps({"epochs": epoch + 1, "stopped": stopped, "counters": counters}))
         with replaced_atomically(weights_path) as partial:
             self.model.save_weights(partial)
         for older in range(1, epoch + 1):  # only now that the new one is whole

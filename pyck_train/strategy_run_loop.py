@@ -112,9 +112,10 @@ def fit(model: keras.Model, train_batches: tf.data.Dataset | Callable[[tf.distri
                          else strategy.experimental_distribute_dataset(train_batches))
     distributed_validation = strategy.experimental_distribute_dataset(validation_data)
     history = keras.callbacks.History()
-    callback_list = keras.callbacks.CallbackList([*callbacks, history], model=model)
+    callback_list = keras.callbacks.CallbackList([*callbacks, history], model=model, epochs=epochs,
+                                                 steps=steps_per_epoch)  # the params fit gives its callbacks
     model.stop_training = False
-    model._initial_epoch = None  # BackupAndRestore sets it when it restores a backup
+    model._initial_epoch = None  # EpochBackup sets it when it restores a backup
     with strategy.scope():  # a restore builds the optimizer's variables: under the strategy, as fit does
         callback_list.on_train_begin()
     logs: dict[str, float] = {}

@@ -85,3 +85,17 @@ def test_a_backup_of_another_model_is_refused_in_one_line(tmp_path):
         backup.on_train_begin()
     assert str(err.value).startswith(f"cannot resume from {folder}/epoch_0001.weights.h5: it does not fit")
     assert str(err.value).endswith(f"move {folder} aside to train the phase again") and "\n" not in str(err.value)
+
+
+def test_a_fit_that_early_stopping_ended_is_not_resumed_for_more_epochs(tmp_path):
+    """Bug found by the fault campaign: killed after EarlyStopping ended the fine-tuning but before the phase was
+    saved, the rerun went on for another epoch, and kept other weights than an uninterrupted run."""
+    folder = str(tmp_path / "backup")
+    model = small_model()
+    stopping = keras.callbacks.EarlyStopping(monitor="loss", patience=1, min_delta=10.0)  # stops after epoch 2
+    history = model.fit(*DATA, epochs=6, verbose=0, callbacks=[stopping, EpochBackup(folder, [stopping])])
+    assert len(history.epoch) == 2 and epochs_backed_up(folder) == 2
+    resumed = small_model()
+    again = keras.callbacks.EarlyStopping(monitor="loss", patience=1, min_delta=10.0)
+    rerun = resumed.fit(*DATA, epochs=6, verbose=0, callbacks=[again, EpochBackup(folder, [again])])
+    assert rerun.epoch == [] and again.stopped_epoch == stopping.stopped_epoch == 1
