@@ -49,7 +49,6 @@ def accept_shared_flags(command: str) -> list[str]:
     return unused
 
 
-
 def main() -> None:
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
         if len(sys.argv) >= 2 and sys.argv[1] not in ("-h", "--help"):

@@ -462,7 +462,7 @@ def _export(model: keras.Model, run: _Run, calibration: Calibration, metrics: di
         with_temperature(model, calibration.temperature).export(partial, verbose=False)
     tags = directory.history_tags()
     with replaced_atomically(directory.path(run_directory.TRAINING_CURVES)) as partial:
-        curves.plot_history([pd.read_csv(directory.history(tag)) for tag in tags], tags, partial)
+        curves.plot_history([_history(directory, tag) for tag in tags], tags, partial)
     write_text_atomically(directory.path(run_directory.METRICS), json.dumps(metrics, indent=2))  # last: finished
     run_index.write_run_index(directory.root)
 

@@ -157,28 +157,27 @@ def campaign(flags: list[str], out: str, trials: int, faults_per_chain: int, see
     census, reference = json.load(open(census_path)), run_record(reference_dir)
     log(f"reference run: {first.seconds:.0f} s; fault points counted: {census}")
     rng, results, defects = np.random.default_rng(seed), [], []
+
+    def tried(chain: int, fault: str | None, model_dir: str, label: str) -> Launch:
+        """One launch on `model_dir`: its outcome recorded, logged, and kept among the defects when it is one."""
+        done = launch([*flags, f"--model_dir={model_dir}"], fault)
+        outcome = _outcome(done, model_dir, reference_dir, reference)
+        results.append(Trial(chain, fault or "none (rerun to the end)", outcome))
+        if outcome.startswith("DEFECT"):
+            defects.append(f"chain {chain}, {fault or 'rerun to the end'}: {outcome}")
+        log(f"{label}  chain {chain}  {fault or 'rerun to the end':<26} {outcome}  ({done.seconds:.0f} s)")
+        return done
+
     chain, faults = 0, 0
     while faults < trials:
         model_dir = os.path.join(out, f"chain_{chain}")
         shutil.rmtree(model_dir, ignore_errors=True)
-        run_flags = [*flags, f"--model_dir={model_dir}"]
         for _ in range(min(faults_per_chain, trials - faults)):
-            fault, faults = draw_fault(rng, census), faults + 1
-            done = launch(run_flags, fault)
-            outcome = _outcome(done, model_dir, reference_dir, reference)
-            results.append(Trial(chain, fault, outcome))
-            if outcome.startswith("DEFECT"):
-                defects.append(f"chain {chain}, {fault}: {outcome}")
-            log(f"trial {faults:3d}  chain {chain}  {fault:<26} {outcome}  ({done.seconds:.0f} s)")
-            if done.status == 0:  # the fault came after the run's end: the chain is over
-                break
+            faults += 1
+            if tried(chain, draw_fault(rng, census), model_dir, f"trial {faults:3d}").status == 0:
+                break  # the fault came after the run's end: the chain is over
         else:
-            final = launch(run_flags, None)
-            outcome = _outcome(final, model_dir, reference_dir, reference)
-            results.append(Trial(chain, "none (rerun to the end)", outcome))
-            log(f"           chain {chain}  {'rerun to the end':<26} {outcome}  ({final.seconds:.0f} s)")
-            if outcome.startswith("DEFECT"):
-                defects.append(f"chain {chain}, rerun to the end: {outcome}")
+            tried(chain, None, model_dir, " " * 9)
         chain += 1
     return results, defects
 

@@ -13,12 +13,20 @@ from pyck_tfds.dump.filters import (
 )
 from pyck_tfds.dump.images import scan_images
 from pyck_tfds.dump.metadata import read_metadata
-from pyck_tfds.dump.reader import EXPECTED_LAYOUT, SOURCES, DumpSelection, check_manual_dir, dump_source, load_dump
+from pyck_tfds.dump.reader import (
+    EXPECTED_LAYOUT,
+    LAYOUT_HELP,
+    SOURCES,
+    DumpSelection,
+    check_manual_dir,
+    dump_source,
+    load_dump,
+)
 from pyck_tfds.dump.report import DumpReport
 from pyck_tfds.dump.splits import SPLITS, assign_splits
 
 __all__ = [
-    "DumpError", "DumpFilter", "DumpReport", "DumpSelection", "EXPECTED_LAYOUT", "FilterOptions", "Funnel", "LEVELS",
-    "SOURCES", "SPLITS", "assign_splits", "check_manual_dir", "class_names", "dump_source", "join_records_images",
-    "load_dump", "parse_resolutions", "read_metadata", "scan_images", "select_examples",
+    "DumpError", "DumpFilter", "DumpReport", "DumpSelection", "EXPECTED_LAYOUT", "FilterOptions", "Funnel",
+    "LAYOUT_HELP", "LEVELS", "SOURCES", "SPLITS", "assign_splits", "check_manual_dir", "class_names", "dump_source",
+    "join_records_images", "load_dump", "parse_resolutions", "read_metadata", "scan_images", "select_examples",
 ]

@@ -233,14 +233,13 @@ def select_examples(
             )
         f.drop(f"classes {','.join(dump_filter.classes)}", [("class_not_selected", ~labels.isin(dump_filter.classes))])
     else:
-        big = counts[counts >= dump_filter.min_per_class]
-        if big.empty and not counts.empty:
-            largest = counts.sort_index().sort_values(ascending=False, kind="stable")
+        ranked = counts.sort_index().sort_values(ascending=False, kind="stable")
+        big = ranked[ranked >= dump_filter.min_per_class]
+        if big.empty and not ranked.empty:
             raise DumpError(
                 f"no {dump_filter.level} has >= {dump_filter.min_per_class} images after the other filters (largest: "
-                f"{largest.index[0]} with {largest.iloc[0]}): lower --min_per_class or name --classes."
+                f"{ranked.index[0]} with {ranked.iloc[0]}): lower --min_per_class or name --classes."
             )
-        big = big.sort_index().sort_values(ascending=False, kind="stable")
         if dump_filter.max_classes is not None:
             big = big.head(dump_filter.max_classes)
         step = f"{dump_filter.level} with >= {dump_filter.min_per_class} images"

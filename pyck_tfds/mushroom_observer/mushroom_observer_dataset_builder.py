@@ -13,6 +13,7 @@ from pyck_tfds import tfds_cli
 from pyck_tfds.built_datasets import DatasetNotBuiltError, not_built_message
 from pyck_tfds.dump import (
     EXPECTED_LAYOUT,
+    LAYOUT_HELP,
     SPLITS,
     DumpError,
     check_manual_dir,
@@ -99,9 +100,8 @@ The *_csv configs read today's site instead: its nightly CSV export plus the ima
                 folder.rmdir()
             if tfds_cli.running_tfds_cli():  # `tfds build` itself: the dump is what is missing
                 raise DumpError(f"tfds build of {self.name}/{self.builder_config.name} needs --manual_dir=DUMP, "
-                                "the dump's folder (`python -m pyck_tfds.inspect --help` shows its layouts; no "
-                                "dump at hand: `python -m tools.make_sample_dump --out DUMP` and "
-                                "--config=family7_sample)") from None
+                                f"the dump's folder ({LAYOUT_HELP}; no dump at hand: `python -m "
+                                "tools.make_sample_dump --out DUMP` and --config=family7_sample)") from None
             raise DatasetNotBuiltError(not_built_message(f"{self.name}/{self.builder_config.name}",
                                                          str(self.data_dir_root))) from None
         return dl_manager
