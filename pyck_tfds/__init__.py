@@ -2,10 +2,15 @@
 
 The dump reader (`pyck_tfds.dump`) and `python -m pyck_tfds.inspect` are pure pandas, so this
 package does not import TensorFlow Datasets itself: the builder is registered as soon as
-`tensorflow_datasets` is imported (at once when it already is, in either import order).
+`tensorflow_datasets` is imported (at once when it already is, in either import order). Imported
+before TensorFlow, it keeps TensorFlow's start-up lines off as pyck's commands do (`pyck_tfds.console`).
 """
 
 import wrapt
+
+from pyck_tfds.console import quiet_tensorflow
+
+quiet_tensorflow()  # a TF_CPP_MIN_LOG_LEVEL the user set wins
 
 
 def _register_builder(_tfds_module) -> None:

@@ -40,6 +40,12 @@ def run_python(*args: str, timeout: int = 600, cwd: str = ROOT, env: dict | None
     return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
+def without_tf_log_level() -> dict:
+    """The user's environment without TF_CPP_MIN_LOG_LEVEL, and oneDNN forced on: TensorFlow then prints its
+    start-up lines on any CPU (by default only where oneDNN is on, AVX-512 class CPUs)."""
+    return {**{k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}, "TF_ENABLE_ONEDNN_OPTS": "1"}
+
+
 @pytest.fixture(scope="session", autouse=True)
 def litert_cache(tmp_path_factory):
     """LiteRT conversions of this session's models go to a folder of its own (subprocesses inherit it)."""

@@ -25,6 +25,7 @@ from tests.conftest import (
     build_dataset,
     family7_config,
     run_python,
+    without_tf_log_level,
 )
 from tools.sample_csv_export import make_sample_csv_export
 
@@ -50,12 +51,19 @@ def tfds_cli() -> str:
     return os.path.join(os.path.dirname(sys.executable), "tfds")
 
 
+def is_quiet_build_line(line: str) -> bool:
+    """pyck's own warnings and progress bars; not TensorFlow's start-up lines, TFDS's INFO logs, or the cursor-up
+    codes of nested progress bars in a log file."""
+    return "\x1b[" not in line and ("%|" in line or line.startswith(("WARNING: ", "\r")) or not line.strip())
+
+
 def test_cli_build_then_load_matches_inspect(sample_dump, tmp_path):
+    """Built with `python -m pyck_tfds build`, which runs `tfds build` (the mistakes test runs the `tfds` script)."""
     config = json.dumps({"name": "family7_cli", "min_per_class": SMALL_IMAGES_PER_FAMILY})
-    result = subprocess.run(
-        [tfds_cli(), "build", "pyck_tfds/mushroom_observer", f"--config={config}", f"--manual_dir={sample_dump.out}",
-         f"--data_dir={tmp_path}"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    result = run_python("-m", "pyck_tfds", "build", f"--config={config}", f"--manual_dir={sample_dump.out}",
+                        f"--data_dir={tmp_path}", env=without_tf_log_level(), timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
+    assert all(is_quiet_build_line(line) for line in result.stderr.splitlines()), result.stderr[-3000:]
     inspect = run_python("-m", "pyck_tfds.inspect", sample_dump.out, f"--min_per_class={SMALL_IMAGES_PER_FAMILY}",
                          "--json", "--noprogress", timeout=300)
     report = json.loads(inspect.stdout)
@@ -68,6 +76,9 @@ def test_cli_build_then_load_matches_inspect(sample_dump, tmp_path):
     assert set(spec) == {"image", "label", "image_id", "observation_id", "is_thumbnail", "date", "year", "family",
                          "genus", "species", "gbif_confidence", "location_id", "user_id"}
     assert info.supervised_keys == ("image", "label")
+    for split in SPLITS:  # each label is its record's family under the names stored with the dataset
+        records = list(datasets[split].map(lambda e: (e["label"], e["family"])).as_numpy_iterator())
+        assert [info.features["label"].int2str(label) for label, _ in records] == [f.decode() for _, f in records]
 
 
 def test_slicing_and_as_supervised(built):
@@ -267,3 +278,6 @@ def test_a_mistake_given_to_tfds_build_is_one_line(tmp_path, sample_dump, case):
                            cwd=ROOT, capture_output=True, text=True, timeout=600,
                            env={**os.environ, "PYCK_DEBUG": "1"}) if case == "no manual dir" else None
     assert debug is None or "Traceback" in debug.stderr
+    if case == "unknown config":  # pyck's build command: that line and nothing else, TensorFlow's start-up included
+        quiet = run_python("-m", "pyck_tfds", "build", *flags, f"--data_dir={data_dir}", env=without_tf_log_level())
+        assert quiet.returncode == 1 and quiet.stderr.startswith(line) and quiet.stderr.count("\n") == 1, quiet.stderr

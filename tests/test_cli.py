@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from tests.conftest import BUILT_DATASET, run_python
+from tests.conftest import BUILT_DATASET, run_python, without_tf_log_level
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
@@ -28,12 +28,6 @@ def test_inspect_text_shows_funnel_and_splits(sample_dump):
     for expected in ("Filter funnel", "confidence > 90", "low_confidence", "validation", "observations"):
         assert expected in result.stdout
     assert "truncated at byte" in result.stdout and result.stderr == "", "a cut-short file is said once, in the report"
-
-
-def without_tf_log_level() -> dict:
-    """The user's environment without TF_CPP_MIN_LOG_LEVEL, and oneDNN forced on: TensorFlow then prints its
-    start-up lines on any CPU (by default only where oneDNN is on, AVX-512 class CPUs)."""
-    return {**{k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}, "TF_ENABLE_ONEDNN_OPTS": "1"}
 
 
 def is_pyck_line(line: str) -> bool:

@@ -60,17 +60,16 @@ else
 fi
 
 step "4. tfds build: sharded TFRecords with family labels and a build report"
-# tfds's CLI turns its INFO lines on unless asked to log through absl (--logtostderr) at WARNING (--verbosity=-1).
-tfds build pyck_tfds/mushroom_observer --config="$CONFIG" --logtostderr --verbosity=-1 \
-  --manual_dir="$OUT/sample_dump" --data_dir="$OUT/tensorflow_datasets"
+# `tfds build pyck_tfds/mushroom_observer ...` builds the same; pyck's command also keeps TensorFlow's start-up
+# lines and TFDS's INFO logs off, and shows TFDS's nested progress bars only on a terminal.
+python -m pyck_tfds build --config="$CONFIG" --manual_dir="$OUT/sample_dump" --data_dir="$OUT/tensorflow_datasets"
 
 step "5. tfds.load from user code, and a preview grid of the train split"
 python - "$OUT/tensorflow_datasets" "$CONFIG" <<'PY'
 import sys
 
+import pyck_tfds  # registers mushroom_observer; imported first, it keeps TensorFlow's start-up lines off
 import tensorflow_datasets as tfds
-
-import pyck_tfds  # registers mushroom_observer
 
 datasets, info = tfds.load(f"mushroom_observer/{sys.argv[2]}", data_dir=sys.argv[1], with_info=True)
 print("classes:", info.features["label"].names)
