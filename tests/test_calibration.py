@@ -122,6 +122,10 @@ def test_calibration_fits_on_validation_round_trips_and_checks_the_labels(tmp_pa
     fitted = Calibration.fit(train_features=train_x, train_labels=train_y, validation_logits=validation_logits,
                              validation_features=validation_x, validation_labels=validation_y, num_classes=3)
     assert fitted.summary["validation_nll_after"] <= fitted.summary["validation_nll_before"]
+    on_train = out_of_class.Mahalanobis.fit(train_x, train_y, 3)  # the class means and covariance: train's
+    np.testing.assert_array_equal(fitted.mahalanobis.means, on_train.means)
+    np.testing.assert_array_equal(fitted.mahalanobis.precision, on_train.precision)
+    assert fitted.temperature == temperature_scaling.fit_temperature(validation_y, softmax(validation_logits, axis=1))
     for score in out_of_class.SCORES:  # 95 % of the validation photos are kept by construction
         kept = ~fitted.is_out_of_class(fitted.outlyingness(validation_logits, validation_x, score), score)
         assert kept.mean() == pytest.approx(0.95, abs=1 / 60)

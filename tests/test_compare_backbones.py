@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import pandas as pd
@@ -30,7 +31,12 @@ def test_compare_backbones_writes_the_table_and_plot(built_data_dir, tmp_path):
     assert "--epochs=2\n" in open(tmp_path / "mobilenet_v3_small" / "flags.txt").read()
     table = pd.read_csv(tmp_path / "comparison.csv")
     assert sorted(table["backbone"]) == ["efficientnet_lite0", "mobilenet_v3_small"]
-    assert (table["images_per_second"] > 0).all() and table["validation_accuracy"].between(0, 1).all()
+    for row in table.itertuples():  # each row reports its own run, and its speed is its epochs' images over time
+        metrics = json.load(open(tmp_path / row.backbone / "metrics.json"))
+        assert (row.validation_accuracy, row.test_accuracy) == (metrics["validation"]["accuracy"],
+                                                                metrics["test"]["accuracy"])
+        assert row.images_per_second == pytest.approx(2 * 8 / row.epoch_seconds)  # --steps_per_epoch x --batch_size
+        assert 0 < 2 * row.epoch_seconds < row.total_seconds  # two epochs, plus the set-up and the evaluation
     params = dict(zip(table["backbone"], table["parameters"]))
     assert params["efficientnet_lite0"] > params["mobilenet_v3_small"] > 0
     assert table["validation_accuracy"].is_monotonic_decreasing

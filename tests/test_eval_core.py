@@ -6,12 +6,15 @@ import keras
 import numpy as np
 import pytest
 from PIL import Image
+from sklearn.pipeline import Pipeline
+from xgboost import XGBClassifier
 
 from pyck_classifier.model.backbones.registry import _BACKBONES, register_backbone
 from pyck_classifier.model.classifier import build_classifier
 from pyck_classifier.model.image_preprocessing import read_image_file
+from pyck_classifier.posthoc import scores
 from pyck_eval import classification_metrics as cm
-from pyck_eval import colour_segmentation, stacking
+from pyck_eval import colour_segmentation, feature_models, stacking
 from pyck_eval.grad_cam import GradCam
 
 
@@ -24,6 +27,39 @@ def test_per_observation_averages_probabilities_of_its_images():
     assert cm.summary(obs_labels, obs_probabilities, ["a", "b"])["accuracy"] == 1.0  # per image it is 0.75
     with pytest.raises(ValueError, match="different labels"):
         cm.per_observation(np.array([0, 1]), probabilities[:2], np.array([5, 5]))
+
+
+def test_a_splits_scores_count_observations_as_finds_not_photos():
+    labels, observations = np.array([0, 0, 1, 1]), np.array([7, 7, 3, 3])
+    probabilities = np.array([[0.9, 0.1], [0.2, 0.8], [0.4, 0.6], [0.3, 0.7]])  # one photo of 4 wrong
+    recorded = scores.split_scores(labels, probabilities, observations, ["a", "b"])
+    assert (recorded["examples"], recorded["accuracy"]) == (4, 0.75)
+    assert (recorded["observations"], recorded["per_observation_accuracy"]) == (2, 1.0)
+    assert recorded["per_observation"]["examples"] == 2 and recorded["per_observation"]["accuracy"] == 1.0
+    assert recorded["loss"] == pytest.approx(-np.log([0.9, 0.2, 0.6, 0.7]).mean())
+
+
+def test_classifiers_on_features_never_fit_on_test_rows(monkeypatch):
+    """Every fit (the plain ones, the grid search's folds and its refit) sees train rows, or train+validation rows
+    for the grid search's refit; a test row carries a marker column that none of them may see."""
+    rng = np.random.default_rng(0)
+    splits = {}
+    for marker, (name, size) in enumerate([("train", 60), ("validation", 30), ("test", 30)]):
+        labels = np.arange(size) % 3
+        features = rng.normal(0, 1, (size, 5)) + labels[:, None]
+        splits[name] = (np.column_stack([features, np.full(size, float(marker))]), labels)
+    seen = []
+    for cls in (Pipeline, XGBClassifier):
+        real_fit = cls.fit
+        monkeypatch.setattr(cls, "fit", lambda self, x, y, *a, _fit=real_fit, **k: (
+            seen.append(set(np.asarray(x)[:, -1])), _fit(self, x, y, *a, **k))[1])
+    searched = feature_models.grid_search_on_validation(feature_models.svc(), {"svc__C": [0.1, 1.0]},
+                                                        splits["train"], splits["validation"])
+    table, _ = feature_models.compare({"svc": feature_models.svc(), "lr": feature_models.logistic_regression(),
+                                       "xgboost": feature_models.xgboost(n_estimators=5), "searched": searched},
+                                      splits, ["a", "b", "c"])
+    assert seen.count({0.0}) == 2 + 3 and seen.count({0.0, 1.0}) == 1 and len(seen) == 6, seen
+    assert table["test_accuracy"].between(0.5, 1.0).all()  # the features separate the classes
 
 
 def test_confused_pairs_and_worst_mistakes():

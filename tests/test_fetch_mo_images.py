@@ -3,6 +3,7 @@ bodies, an HTML page; what it requests, what it keeps, how fast it asks, and a r
 
 from __future__ import annotations
 
+import errno
 import http.server
 import os
 import shutil
@@ -18,6 +19,7 @@ import pytest
 from pyck_tfds.dump import DumpFilter
 from pyck_tfds.dump.csv_export import read_csv_export
 from tests.conftest import ROOT
+from tools import mo_images
 from tools.mo_images import Fetcher, RateLimiter, SiteRefused, fetch_images, images_to_fetch
 from tools.sample_csv_export import make_sample_csv_export
 
@@ -129,6 +131,41 @@ def test_an_html_page_instead_of_a_jpeg_stops_the_run_and_is_not_kept(export, se
     with pytest.raises(SiteRefused, match="answered with a web page \\(text/html\\).*blocked"):
         fetch_images(selection, str(tmp_path), Fetcher(server.url, rate=1000, backoff=0), progress=False)
     assert os.listdir(tmp_path) == [f"{selection['image_id'][0]}.jpg"]
+
+
+def test_a_write_that_fails_half_way_leaves_no_jpeg_and_the_rerun_completes_it(export, server, tmp_path, monkeypatch):
+    """A full disk (or a kill) in the middle of writing an image: `<id>.jpg` appears only once it is whole."""
+    selection = selection_of(export).head(2)
+    real_open = open
+
+    class HalfWritten:
+        def __init__(self, file):
+            self.file = file
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.file.close()
+
+        def write(self, data: bytes):
+            self.file.write(data[:len(data) // 2])
+            self.file.flush()
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    def open_that_fails_mid_write(path, mode="r", *args, **kwargs):
+        file = real_open(path, mode, *args, **kwargs)
+        return HalfWritten(file) if "w" in mode else file
+
+    monkeypatch.setattr(mo_images, "open", open_that_fails_mid_write, raising=False)
+    with pytest.raises(OSError, match="No space left"):
+        fetch_images(selection, str(tmp_path), Fetcher(server.url, rate=1000, backoff=0), progress=False)
+    assert not [name for name in os.listdir(tmp_path) if name.endswith(".jpg")], os.listdir(tmp_path)
+    monkeypatch.undo()
+    manifest = fetch_images(selection, str(tmp_path), Fetcher(server.url, rate=1000, backoff=0), progress=False)
+    assert manifest["status"].tolist() == ["downloaded", "downloaded"]
+    for image_id in selection["image_id"]:
+        assert (tmp_path / f"{image_id}.jpg").read_bytes() == export[1][int(image_id)]
 
 
 def test_the_rate_limit_holds_between_request_starts(export, server, tmp_path):

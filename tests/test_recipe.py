@@ -114,6 +114,22 @@ def test_month_prior_is_a_no_op_without_dates_and_never_moves_undated_rows():
         MonthPrior.fit(np.array([0, 1]), np.array([0, 0]), 2)
 
 
+def test_month_prior_is_bayes_rule_on_imbalanced_classes():
+    """p(c | image, month) ~ p(c | image) p(c | month) / p(c): with unequal class sizes p(c) is not uniform, so
+    dividing by it once, not twice or never, is what this checks (computed by hand)."""
+    labels = np.array([0] * 6 + [1] * 2 + [0, 1, 1])  # class 0 is three times as common as class 1 in June
+    months = np.array([6] * 8 + [11] * 3)
+    prior = MonthPrior.fit(labels, months, 2, strength=4.0)
+    class_prior = np.array([7 + 1, 4 + 1]) / (11 + 2)  # counts over the dated images, plus one each
+    june_given, november_given = (np.array([6, 2]) + 4 * class_prior) / 12, (np.array([1, 2]) + 4 * class_prior) / 7
+    np.testing.assert_allclose(prior.class_prior, class_prior)
+    np.testing.assert_allclose(prior.class_given_month[[5, 10]], [june_given, november_given])
+    image = np.array([[0.5, 0.5], [0.2, 0.8]])
+    fused = prior.apply(image, np.array([6, 11]))
+    june, november = image[0] * june_given / class_prior, image[1] * november_given / class_prior
+    np.testing.assert_allclose(fused, [june / june.sum(), november / november.sum()])
+
+
 def test_month_prior_round_trips_and_checks_the_labels(tmp_path):
     prior = MonthPrior.fit(np.array([0, 1, 1]), np.array([5, 9, 9]), 2)
     path = str(tmp_path / "month_prior.json")

@@ -123,7 +123,8 @@ def predictions(run: trained_run.TrainedRun, split: str, priors: list, options: 
 
 def calibration_section(run: trained_run.TrainedRun, scored: Predictions, out: str, options: ReportOptions
                         ) -> tuple[dict, list]:
-    """ECE and reliability diagrams, per image and per observation, before and after the temperature."""
+    """ECE and reliability diagrams, per image and per observation, before and after the temperature (and the
+    prior); the negative log-likelihood per image, the trainer's `loss` of the same probabilities."""
     labels, observations = scored.rows["label"].to_numpy(), scored.rows["observation_id"].to_numpy()
     curves = {"network_softmax": ("network softmax", scored.raw)}
     if scored.calibrated is not scored.raw:
@@ -137,7 +138,8 @@ def calibration_section(run: trained_run.TrainedRun, scored: Predictions, out: s
                                                                                            observations)
         result[key] = {"per_image_ece": temperature_scaling.expected_calibration_error(labels, probabilities),
                        "per_observation_ece": temperature_scaling.expected_calibration_error(observation_labels,
-                                                                         observation_probabilities)}
+                                                                         observation_probabilities),
+                       "per_image_nll": temperature_scaling.negative_log_likelihood(labels, probabilities)}
         panels["per image"][name] = temperature_scaling.reliability_bins(labels, probabilities)
         panels["per observation"][name] = temperature_scaling.reliability_bins(observation_labels,
                                                                                observation_probabilities)
@@ -149,8 +151,8 @@ def calibration_section(run: trained_run.TrainedRun, scored: Predictions, out: s
         note = "--nocalibrated: the run's temperature is not applied."
     else:
         note = (f"Temperature {run.calibration.temperature:.3f}, fitted on the validation split "
-                "(expected calibration error: lower is better; 15 confidence bins).")
-    return result, [("Calibration", note), ("Expected calibration error", pd.DataFrame(result).T),
+                "(expected calibration error, 15 confidence bins, and negative log-likelihood: lower is better).")
+    return result, [("Calibration", note), ("Calibration error and log-likelihood", pd.DataFrame(result).T),
                     ("Reliability diagrams", "reliability.png")]
 
 
