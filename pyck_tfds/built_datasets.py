@@ -49,6 +49,11 @@ def not_built_message(dataset: str, data_dir: str, configs: list[str] | None = N
                "you built, pass the --data_dir (or data_dir=) you gave `tfds build`")
     config = config.partition(":")[0] or "family7"  # family7:1.0.0 is a version of family7
     if configs is not None and config not in configs:  # a typo, or a JSON config built elsewhere
-        return f"{message}; {config!r} is none of {name}'s own configs: {', '.join(configs)}"
+        return f"{message}; {not_a_config(config, name, configs)}"
     return f"{message}; to build it here: `tfds build pyck_tfds/{name} --config={config} " \
            f"--manual_dir=DUMP --data_dir={data_dir}`"
+
+
+def not_a_config(config: str, name: str, configs: list[str]) -> str:
+    """The words for a config the builder does not define (`--config=` of `tfds build`, or `--dataset=`)."""
+    return f"{config} is not a config of {name}; its configs: {', '.join(configs)}"

@@ -17,7 +17,7 @@ import os
 import re
 import sys
 
-from pyck_tfds.built_datasets import DatasetNotBuiltError
+from pyck_tfds.built_datasets import DatasetNotBuiltError, not_a_config
 from pyck_tfds.dump.errors import DumpError
 
 _UNKNOWN_CONFIG = re.compile(r"BuilderConfig (\S+) not found")
@@ -34,8 +34,7 @@ def one_line(error: BaseException, configs: list[str]) -> str | None:
         return f"error: {error}"
     unknown = _UNKNOWN_CONFIG.match(str(error)) if isinstance(error, ValueError) else None
     if unknown:
-        return f"error: --config={unknown.group(1)} is not a config of mushroom_observer; its configs: " \
-               f"{', '.join(configs)}"
+        return f"error: --config={not_a_config(unknown.group(1), 'mushroom_observer', configs)}"
     return None
 
 

@@ -24,6 +24,7 @@ import keras
 from pyck_classifier.run.atomic_write import replaced_atomically, write_text_atomically
 
 _WEIGHTS = re.compile(r"epoch_(\d+)\.weights\.h5$")
+_KERAS_BACKUP = "latest.weights.h5"  # what Keras's BackupAndRestore, which pyck used before, leaves
 # What EarlyStopping and ReduceLROnPlateau count across epochs (a fresh fit resets them).
 COUNTERS = {keras.callbacks.EarlyStopping: ("wait", "best", "best_epoch", "stopped_epoch"),
             keras.callbacks.ReduceLROnPlateau: ("wait", "cooldown_counter", "best")}
@@ -66,6 +67,10 @@ class EpochBackup(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         epochs = epochs_backed_up(self.folder)
         self.model._initial_epoch = None  # Keras keeps it after a fit: a model fitted again would skip epochs
+        if epochs == 0 and os.path.exists(os.path.join(self.folder, _KERAS_BACKUP)):
+            raise ResumeError(f"cannot resume from {self.folder}: it holds a backup of Keras's BackupAndRestore, "
+                              f"written by an earlier pyck, whose optimizer state may be cut short; move "
+                              f"{self.folder} aside to train the phase again")
         if epochs == 0:
             return
         state_path, weights_path = self._paths(epochs)

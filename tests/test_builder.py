@@ -270,10 +270,9 @@ def test_a_mistake_given_to_tfds_build_is_one_line(tmp_path, sample_dump, case):
                             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-3000:]
     assert result.stderr.strip().splitlines()[-1].startswith(line), result.stderr[-3000:]
-    assert not list(data_dir.rglob("dataset_info.json"))  # nothing that looks built
+    assert not data_dir.exists(), list(data_dir.rglob("*"))  # refused before TFDS wrote anything, not even a folder
     if case in ("missing manual dir", "a folder of photos", "no manual dir", "unknown config"):
         assert "Reading image headers" not in result.stderr  # found before any work
-        assert not data_dir.exists() or not list(data_dir.rglob("*.tfrecord*"))
     debug = subprocess.run([tfds_cli(), "build", "pyck_tfds/mushroom_observer", *flags, f"--data_dir={data_dir}"],
                            cwd=ROOT, capture_output=True, text=True, timeout=600,
                            env={**os.environ, "PYCK_DEBUG": "1"}) if case == "no manual dir" else None

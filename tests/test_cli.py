@@ -118,7 +118,7 @@ def test_an_unbuilt_config_gets_a_build_command_only_if_the_builder_has_it(tmp_p
 
     assert unknown_dataset_message("mushroom_observer/family8", CONFIGS) is None  # maybe a JSON config built elsewhere
     typo = not_built_message("mushroom_observer/family8", str(tmp_path), CONFIGS)
-    assert typo.endswith("'family8' is none of mushroom_observer's own configs: family7, family7_sample")
+    assert typo.endswith("; family8 is not a config of mushroom_observer; its configs: family7, family7_sample")
     assert "--config=family8" not in typo
     unbuilt = not_built_message("mushroom_observer/family7:1.0.0", str(tmp_path), CONFIGS)
     assert unbuilt.endswith(f"`tfds build pyck_tfds/mushroom_observer --config=family7 --manual_dir=DUMP "

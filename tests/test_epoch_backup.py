@@ -87,6 +87,18 @@ def test_a_backup_of_another_model_is_refused_in_one_line(tmp_path):
     assert str(err.value).endswith(f"move {folder} aside to train the phase again") and "\n" not in str(err.value)
 
 
+def test_a_backup_left_by_keras_backup_and_restore_is_refused_not_ignored(tmp_path):
+    """An earlier pyck's backup (Keras's in-place file): restarting the phase silently would be another run."""
+    folder = tmp_path / "backup"
+    small_model().fit(*DATA, epochs=1, verbose=0, callbacks=[keras.callbacks.BackupAndRestore(str(folder),
+                                                                                              delete_checkpoint=False)])
+    assert "latest.weights.h5" in os.listdir(folder)
+    backup = EpochBackup(str(folder))
+    backup.set_model(small_model())
+    with pytest.raises(ResumeError, match=f"^cannot resume from {folder}: it holds a backup of Keras's Backup"):
+        backup.on_train_begin()
+
+
 def test_a_fit_that_early_stopping_ended_is_not_resumed_for_more_epochs(tmp_path):
     """Bug found by the fault campaign: killed after EarlyStopping ended the fine-tuning but before the phase was
     saved, the rerun went on for another epoch, and kept other weights than an uninterrupted run."""

@@ -85,19 +85,25 @@ The *_csv configs read today's site instead: its nightly CSV export plus the ima
         A --manual_dir given is checked first (pyck's one-line reason, not TFDS's instructions).
         Without one and no dump in the default folder, `tfds build` asks for --manual_dir, while
         `tfds.load(..., data_dir=WRONG)`, which tries to build what it cannot find, says the config
-        is not built there: then the likely mistake is the data_dir. Nothing is left behind.
+        is not built there: then the likely mistake is the data_dir. The dump is read and filtered
+        here too, so a refusal of its content (malformed metadata, filters that keep nothing) also
+        comes before TFDS writes anything. Nothing is left behind.
         """
         download_dir = epath.Path(download_dir or self.data_dir_root / "downloads")
         new_folders = [d for d in (download_dir / "extracted", *(download_dir / "extracted").parents) if not d.exists()]
         if download_config.manual_dir:
             check_manual_dir(str(download_config.manual_dir))  # before TFDS makes any folder
+            self._selection = self._read_dump(str(download_config.manual_dir))
             return super()._make_download_manager(download_dir, download_config)
         dl_manager = super()._make_download_manager(download_dir, download_config)
         try:
             dl_manager.manual_dir  # noqa: B018 (tfds checks it exists and is not empty)
-        except AssertionError:
+            self._selection = self._read_dump(str(dl_manager.manual_dir))
+        except (AssertionError, DumpError) as error:
             for folder in new_folders:  # the download manager made them, innermost first; they are empty
                 folder.rmdir()
+            if isinstance(error, DumpError):
+                raise
             if tfds_cli.running_tfds_cli():  # `tfds build` itself: the dump is what is missing
                 raise DumpError(f"tfds build of {self.name}/{self.builder_config.name} needs --manual_dir=DUMP, "
                                 f"the dump's folder ({LAYOUT_HELP}; no dump at hand: `python -m "
@@ -111,15 +117,21 @@ The *_csv configs read today's site instead: its nightly CSV export plus the ima
         self._use_beam = download_config.beam_runner is not None or download_config.beam_options is not None
         return super()._generate_splits(dl_manager, download_config)
 
-    def _split_generators(self, dl_manager: tfds.download.DownloadManager):
+    def _read_dump(self, manual_dir: str):
+        """The config's selection of the dump in `manual_dir`; a dump of the wrong kind is refused."""
         config = self.builder_config
-        manual_dir = str(dl_manager.manual_dir)
         found, wanted = sources.source_named(dump_source(manual_dir)), sources.source_named(config.source)
         if found != wanted:
             raise DumpError(f"config {config.name} reads the {wanted.description}, but {manual_dir} holds "
                             f"the {found.description}: choose a config made for it (the dataset's README lists "
                             "them)")
-        selection = load_dump(manual_dir, config.dump_filter, seed=config.split_seed)
+        return load_dump(manual_dir, config.dump_filter, seed=config.split_seed)
+
+    def _split_generators(self, dl_manager: tfds.download.DownloadManager):
+        config = self.builder_config
+        manual_dir = str(dl_manager.manual_dir)
+        selection = self._selection  # read by _make_download_manager, before TFDS wrote anything
+        wanted = sources.source_named(config.source)
         self.info.features["label"].names = class_names(selection.examples)
         report = selection.report.to_dict()
         report["build_skipped"] = {}
