@@ -70,6 +70,17 @@ def test_the_threshold_for_a_target_accuracy_is_the_lowest_that_reaches_it():
                                                                      "answered": 0, "accuracy": None}
 
 
+def test_photos_of_equal_confidence_are_answered_together():
+    """A threshold cannot answer one of two photos of the same confidence: ties share one point of the curve."""
+    labels = np.array([0, 1, 0, 0])
+    probabilities = np.array([[0.9, 0.1], [0.8, 0.2], [0.8, 0.2], [0.6, 0.4]])  # the 0.8 pair: one wrong, one right
+    curve = abstention.coverage_curve(labels, probabilities)
+    assert curve["min_confidence"].tolist() == [0.9, 0.8, 0.6]
+    np.testing.assert_allclose(curve["coverage"], [0.25, 0.75, 1.0])
+    np.testing.assert_allclose(curve["accuracy"], [1.0, 2 / 3, 3 / 4])
+    assert abstention.threshold_for_accuracy(labels, probabilities, 0.8) == 0.9  # 0.8 answers both: 2/3; 0.6: 3/4
+
+
 def clusters(rng, centres: np.ndarray, n: int, spread: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     labels = np.repeat(np.arange(len(centres)), n)
     return centres[labels] + rng.normal(0, spread, (len(labels), centres.shape[1])), labels

@@ -37,6 +37,9 @@ def test_a_splits_scores_count_observations_as_finds_not_photos():
     assert (recorded["observations"], recorded["per_observation_accuracy"]) == (2, 1.0)
     assert recorded["per_observation"]["examples"] == 2 and recorded["per_observation"]["accuracy"] == 1.0
     assert recorded["loss"] == pytest.approx(-np.log([0.9, 0.2, 0.6, 0.7]).mean())
+    # Macro F1 is the mean of the classes' F1, whatever their sizes: a: 2/3 (P 1, R 1/2), b: 4/5 (P 2/3, R 1).
+    assert recorded["per_image"]["macro_f1"] == pytest.approx((2 / 3 + 4 / 5) / 2)
+    assert recorded["per_image"]["balanced_accuracy"] == pytest.approx((1 / 2 + 1) / 2)
 
 
 def test_classifiers_on_features_never_fit_on_test_rows(monkeypatch):

@@ -110,6 +110,9 @@ def test_month_prior_is_a_no_op_without_dates_and_never_moves_undated_rows():
     np.testing.assert_array_equal(fused[1], probabilities[1])
     assert fused[0, 0] > 0.6 and fused[2, 1] > 0.5  # June favours class 0, November class 1
     np.testing.assert_allclose(prior.apply(probabilities, np.array([3, 3, 3])), probabilities)  # month never seen
+    december = MonthPrior.fit(np.array([0, 0, 0, 1]), np.array([12, 12, 12, 6]), 2)  # month 0 is not month 12
+    np.testing.assert_array_equal(december.apply(probabilities, np.zeros(3, int)), probabilities)
+    assert december.apply(probabilities, np.full(3, 12))[0, 0] > 0.6
     with pytest.raises(ValueError, match="no training image has a date"):
         MonthPrior.fit(np.array([0, 1]), np.array([0, 0]), 2)
 
