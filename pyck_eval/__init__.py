@@ -26,6 +26,8 @@ _PUBLIC = {  # name -> the module that defines it
     "compare_on_features": "pyck_eval.tasks.svc", "SvcOptions": "pyck_eval.tasks.svc",
     "stack_runs": "pyck_eval.tasks.stack", "StackOptions": "pyck_eval.tasks.stack",
     "gradcam": "pyck_eval.tasks.gradcam", "GradCamOptions": "pyck_eval.tasks.gradcam",
+    "explain": "pyck_eval.tasks.explain", "ExplainOptions": "pyck_eval.tasks.explain",
+    "ExplainResult": "pyck_eval.tasks.explain",
     "pixel_baselines": "pyck_eval.tasks.pixels", "PixelsOptions": "pyck_eval.tasks.pixels",
     "segment": "pyck_eval.tasks.segment", "SegmentOptions": "pyck_eval.tasks.segment",
     "OptionError": "pyck_eval.tasks.errors",

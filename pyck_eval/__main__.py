@@ -1,6 +1,6 @@
 r"""`python -m pyck_eval <command> [--flags]`: evaluate, compare and explain trained pyck_train runs.
 
-Commands: report, features, svc, stack, gradcam, pixels, segment, predict, export. `python -m pyck_eval
+Commands: report, features, svc, stack, gradcam, explain, pixels, segment, predict, export. `python -m pyck_eval
 <command> --helpfull` lists a command's flags. Each writes into --out_dir (with an index.html) and
 prints where.
 """
@@ -22,6 +22,7 @@ COMMANDS = {
     "svc": "SVC, logistic regression and XGBoost on CNN features vs the network's own head",
     "stack": "stacking of several runs' probabilities, meta-learner fitted on validation only",
     "gradcam": "Grad-CAM / Grad-CAM++ heatmaps for any registry backbone",
+    "explain": "Grad-CAM, Integrated Gradients and SHAP per photo, scored by deletion and insertion curves",
     "pixels": "RandomForest / XGBoost baselines on downscaled raw pixels",
     "segment": "KMeans and MeanShift colour segmentation previews",
     "predict": "top-k families of image files",

@@ -102,3 +102,18 @@ def score_histograms_png(scores: dict[str, np.ndarray], threshold: float, out: s
     ax.set(xlabel="score (higher: more likely out of class)", ylabel="density", title=title)
     ax.legend(fontsize=8)
     return save(fig, out)
+
+
+def deletion_insertion_png(curves: dict[str, dict], out: str, title: str = "") -> str:
+    """Deletion and insertion curves (probability of the class against the share of pixels swapped) per method."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    for ax, kind in zip(axes, ("deletion", "insertion")):
+        for method, curve in curves.items():
+            share = np.linspace(0, 1, len(curve[kind]))
+            ax.plot(share, curve[kind], label=f"{method} ({curve[kind + '_auc']:.3f})",
+                    linestyle=":" if method == "random" else "-", color="grey" if method == "random" else None)
+        ax.set(xlabel="share of the pixels, most attributed first", ylabel="probability of the class",
+               title=f"{kind} (area in brackets)", ylim=(0, 1.02))
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
+    return save(fig, out)

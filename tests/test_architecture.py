@@ -139,7 +139,7 @@ def test_the_flag_read_checker_sees_a_helper_reading_flags(tmp_path):
     assert flag_reads_outside_main(str(module)) == [4, 7]
 
 
-EVAL_COMMANDS = ("report", "predict", "features", "svc", "stack", "gradcam", "pixels", "segment", "export")
+EVAL_COMMANDS = ("report", "predict", "features", "svc", "stack", "gradcam", "explain", "pixels", "segment", "export")
 EVAL_FLAG_DEFAULTS = """
 import dataclasses, importlib, json, sys
 from absl import flags
@@ -161,6 +161,14 @@ for options_class in command.OPTIONS:
                               and flags.FLAGS.find_module_defining_flag(f.name) != command.__name__]}
 print(json.dumps(answer))
 """
+
+
+def test_every_eval_command_is_checked_here():
+    """`EVAL_COMMANDS` is `python -m pyck_eval`'s list (read from its source: importing it defines its flags)."""
+    tree = ast.parse(open(os.path.join(ROOT, "pyck_eval", "__main__.py")).read())
+    listed = next(node.value for node in tree.body if isinstance(node, ast.Assign)
+                  and getattr(node.targets[0], "id", None) == "COMMANDS")
+    assert sorted(key.value for key in listed.keys) == sorted(EVAL_COMMANDS)
 
 
 @pytest.mark.parametrize("command", EVAL_COMMANDS)

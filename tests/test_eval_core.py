@@ -14,7 +14,7 @@ from pyck_classifier.model.classifier import build_classifier
 from pyck_classifier.model.image_preprocessing import read_image_file
 from pyck_classifier.posthoc import scores
 from pyck_eval import classification_metrics as cm
-from pyck_eval import colour_segmentation, feature_models, stacking
+from pyck_eval import colour_segmentation, faithfulness, feature_models, integrated_gradients, stacking
 from pyck_eval.grad_cam import GradCam
 
 
@@ -163,6 +163,69 @@ def test_grad_cam_peaks_where_the_class_evidence_is(corner_classifier, plus, cor
     in_quadrant = (row < 6 and col < 8) if corner == "top_left" else (row >= 6 and col >= 8)
     assert in_quadrant, heatmaps[0].round(2)
     assert probabilities[0, 0] > 0.5
+
+
+def red_square_photo(top: int = 20, left: int = 30) -> np.ndarray:
+    image = np.full(TINY, 10.0, np.float32)
+    image[top:top + 12, left:left + 12] = (230, 20, 20)  # the red square (class 0)
+    return image
+
+
+@pytest.mark.parametrize("baseline", ["black", "blur"])
+def test_integrated_gradients_are_complete_and_sit_on_the_evidence(corner_classifier, baseline):
+    logits = integrated_gradients.logits_model(corner_classifier)
+    image = red_square_photo()
+    reference = integrated_gradients.baseline_of(image, baseline)
+    coarse = integrated_gradients.integrated_gradients(logits, image, reference, 0, steps=4)
+    fine = integrated_gradients.integrated_gradients(logits, image, reference, 0, steps=128)
+    assert fine.completeness_gap < 0.01 and fine.completeness_gap <= coarse.completeness_gap
+    assert fine.pixels.sum() == pytest.approx(fine.logit_difference, rel=0.01)
+    evidence = fine.map()
+    assert evidence[20:32, 30:42].sum() > 0.5 * np.abs(evidence).sum()  # most of it on the square
+    with pytest.raises(ValueError, match="unknown baseline"):
+        integrated_gradients.baseline_of(image, "white")
+    # On a model linear in its pixels the gradient is the same all along the path: exact with any number of steps.
+    inputs = keras.Input(TINY)
+    linear = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(inputs)))
+    exact = integrated_gradients.integrated_gradients(linear, image, reference, 1, steps=2)
+    assert exact.pixels.sum() == pytest.approx(exact.logit_difference, rel=1e-4, abs=1e-3)
+
+
+@pytest.mark.parametrize("backbone", ["mobilenet_v3_small", "efficientnet_b0", "efficientnet_lite0", "resnet50"])
+def test_every_map_reaches_a_registry_backbone(backbone):
+    """Grad-CAM over the nested base, IG and SHAP over the whole classifier: one map per photo, IG complete."""
+    from pyck_eval.shap_explanations import ShapSettings, shap_maps
+
+    model = build_classifier(backbone, 3, weights="none", head="gap", input_shape=(64, 64, 3))
+    images = np.random.default_rng(0).uniform(0, 255, (3, 64, 64, 3)).astype(np.float32)
+    logits = integrated_gradients.logits_model(model)
+    maps, classes = shap_maps(logits, images[:2], images[1:], ShapSettings(2, 4, 0))
+    assert maps.shape == (2, 64, 64) and np.isfinite(maps).all()
+    np.testing.assert_array_equal(classes, np.asarray(logits(images[:2])).argmax(axis=1))
+    attribution = integrated_gradients.integrated_gradients(logits, images[0], np.zeros((64, 64, 3)), 0, steps=8)
+    assert attribution.map().shape == (64, 64) and np.isfinite(attribution.pixels).all()
+    assert GradCam(model, backbone).heatmaps(images[:1])[0].ndim == 3
+
+
+def test_deletion_falls_faster_for_a_map_on_the_evidence_than_for_a_random_order():
+    image, reference = red_square_photo(), np.full(TINY, 10.0, np.float32)
+
+    def score(images: np.ndarray) -> np.ndarray:  # the class-0 "probability" is the red share of the square
+        red = (images[:, 20:32, 30:42, 0] > 100).mean(axis=(1, 2))
+        return np.stack([red, 1 - red], axis=1)
+
+    on_square = np.zeros(TINY[:2])
+    on_square[20:32, 30:42] = 1.0
+    ranking = faithfulness.pixel_ranking(on_square, TINY[:2])
+    assert set(ranking[:144]) == {r * TINY[1] + c for r in range(20, 32) for c in range(30, 42)}
+    coarse = faithfulness.pixel_ranking(on_square[::4, ::4], TINY[:2])  # a conv map's size, resized to the photo
+    assert np.isin(coarse[:36], ranking[:144]).all()  # its peak: inside the square
+    mapped = faithfulness.curves(score, image, reference, ranking, 0, steps=24)
+    shuffled = faithfulness.curves(score, image, reference, faithfulness.random_ranking(TINY[:2], 0), 0, steps=24)
+    assert mapped["deletion"][0] == 1.0 and mapped["deletion"][-1] == 0.0 and mapped["insertion"][-1] == 1.0
+    assert mapped["deletion_auc"] < 0.05 < 0.4 < shuffled["deletion_auc"]
+    assert mapped["insertion_auc"] > 0.9 > 0.6 > shuffled["insertion_auc"]
+    assert faithfulness.area_under(np.linspace(0, 1, 11)) == pytest.approx(0.5)
 
 
 def test_grad_cam_reaches_the_nested_registry_backbone_and_names_wrong_layers():
