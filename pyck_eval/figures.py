@@ -117,3 +117,20 @@ def deletion_insertion_png(curves: dict[str, dict], out: str, title: str = "") -
         ax.legend(fontsize=8)
     fig.suptitle(title)
     return save(fig, out)
+
+
+def back_off_png(curve: pd.DataFrame, levels: tuple[str, ...], out: str, title: str = "",
+                 chosen: float | None = None) -> str:
+    """Share of photos answered at each level (stacked, finest at the bottom), unsure and out of class, against
+    min_confidence; the accuracy of the answers over it."""
+    fig, ax = plt.subplots(figsize=(7, 4.6))
+    shares = [curve[f"answered_{level}"].to_numpy() for level in levels] + [curve["unsure"], curve["out_of_class"]]
+    names = [f"answered at {level}" for level in levels] + ["unsure", "out of class at every level"]
+    ax.stackplot(curve.index.to_numpy(), *shares, labels=names, alpha=0.55)
+    ax.plot(curve.index, curve["accuracy"], color="black", marker=".", label="accuracy of the answers")
+    if chosen is not None:
+        ax.axvline(chosen, linestyle="--", color="grey", label=f"--min_confidence={chosen:g}")
+    ax.set(xlabel="--min_confidence", ylabel="share of photos / accuracy", ylim=(0, 1.01),
+           xlim=(curve.index.min(), curve.index.max()), title=title or "Answers at the finest level that is sure")
+    ax.legend(fontsize=8, loc="lower left")
+    return save(fig, out)

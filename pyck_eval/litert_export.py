@@ -45,7 +45,8 @@ def metadata(run: TrainedRun, quantize: str) -> dict:
             "input": "float32 RGB pixels in [0, 255], NHWC at input_size; crop to the input's aspect ratio, then "
                      "resize (pyck_classifier.model.image_preprocessing.prepare_image); the model normalises them "
                      "itself",
-            "output": "calibrated class probabilities, in the order of labels"}
+            "output": "calibrated class probabilities, in the order of labels",
+            "taxonomy": run.taxonomy.to_json()}  # a genus's (family's) probability is the sum of its classes'
 
 
 def export(run: TrainedRun, quantize: str, calibration_images: int = 200) -> bytes:

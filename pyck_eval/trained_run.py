@@ -14,12 +14,13 @@ import tensorflow_datasets as tfds
 
 import pyck_tfds  # noqa: F401  (registers mushroom_observer)
 from pyck_classifier.data import EVAL_BATCH_SIZE, input_pipeline
-from pyck_classifier.data.label_level import label_level
+from pyck_classifier.data.label_level import label_level, split_taxonomy
 from pyck_classifier.model import feature_extraction, litert
 from pyck_classifier.model.image_preprocessing import prepare_image
 from pyck_classifier.posthoc.calibration import Calibration
 from pyck_classifier.posthoc.location_prior import LocationPrior
 from pyck_classifier.posthoc.month_prior import MonthPrior
+from pyck_classifier.posthoc.taxonomy import Taxonomy
 from pyck_classifier.posthoc.test_time_augmentation import with_tta
 from pyck_classifier.run import run_directory as names
 from pyck_eval.tasks.errors import OptionError
@@ -40,6 +41,7 @@ class TrainedRun:
     calibration: Calibration | None  # None for a run trained before pyck fitted one
     level: str = "class"  # what a label names: "family", "species"... (metrics.json; the build report for older runs)
     runtime: str = "keras"  # what runs the frozen network: keras, litert or auto (`pyck_classifier.model.litert`)
+    taxonomy: Taxonomy | None = None  # taxonomy.json; read from the training records for older runs
 
     def executable(self, model: keras.Model, variant: str):
         """`model` (built from this run's model) as the runtime runs it; LiteRT conversions are cached by variant."""
@@ -89,8 +91,11 @@ def load_run(model_dir: str, data_dir: str | None = None, runtime: str = "keras"
     model = keras.models.load_model(os.path.join(model_dir, names.MODEL), compile=False)
     data_dir = data_dir or recorded
     level = metrics.get("level") or label_level(metrics["dataset"], data_dir)
+    calibration = Calibration.load(model_dir, labels)
+    taxonomy = (Taxonomy.load(model_dir, labels)  # else a run older than taxonomy.json: its training records
+                or split_taxonomy(metrics["dataset"], "train", data_dir, labels, level))
     return TrainedRun(model_dir, model, labels, metrics["dataset"], data_dir, metrics["backbone"],
-                      Calibration.load(model_dir, labels), level, runtime)
+                      calibration, level, runtime, taxonomy)
 
 
 def split_examples(run: TrainedRun, split: str, dataset: str | None = None) -> tf.data.Dataset:
@@ -135,6 +140,13 @@ def predict_logits_and_features(run: TrainedRun, split: str, batch_size: int = E
         f"logits and features {dataset or run.dataset} {split}")
     logits, features = feature_extraction.split_logits_and_features(outputs, len(run.labels))
     return pd.DataFrame({"label": labels, **meta}), logits.astype(np.float64), features
+
+
+def split_taxa(run: TrainedRun, split: str, dataset: str | None = None) -> pd.DataFrame:
+    """Each photo's species, genus and family as its record names them, in the split's stored order."""
+    levels = ("species", "genus", "family")
+    columns = input_pipeline.read_columns(dataset or run.dataset, split, run.data_dir, levels)
+    return pd.DataFrame({level: [value.decode() for value in columns[level]] for level in levels})
 
 
 def check_split(run: TrainedRun, split: str) -> int:

@@ -3,8 +3,9 @@
 Outputs: `flags.txt` (a reusable flagfile), `labels.txt`, `checkpoints/best_<phase>.weights.h5`,
 `history_<phase>.csv`, `training_curves.png`, `logs/` (TensorBoard), `model.keras`,
 `saved_model/` (for serving: calibrated probabilities), `month_prior.json` and `location_prior.json`
-(when training images have dates, coordinates), `calibration.json` with `calibration_mahalanobis.npz`
-(temperature and out-of-class detector, `pyck_classifier.posthoc.calibration`) and `metrics.json` on the
+(when training images have dates, coordinates), `taxonomy.json` (each class's genus and family),
+`calibration.json` with `calibration_mahalanobis.npz` (temperature and out-of-class detectors, per level,
+`pyck_classifier.posthoc.calibration`) and `metrics.json` on the
 validation and test splits: per image and per observation, with test-time augmentation and the metadata
 priors when asked for, the calibration error before and after the temperature, and the epoch each
 phase kept.
@@ -37,7 +38,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from pyck_classifier.data.input_pipeline import EpochSeeds, image_shape, load_split, make_pipeline, read_columns
-from pyck_classifier.data.label_level import label_level
+from pyck_classifier.data.label_level import label_level, split_taxonomy
 from pyck_classifier.model import feature_extraction, litert
 from pyck_classifier.model.backbones.registry import get_backbone_spec
 from pyck_classifier.model.classifier import backbone_of, build_classifier, with_temperature
@@ -390,7 +391,8 @@ def _with_priors(config: TrainConfig, month: MonthPrior | None, location: Locati
 
 
 def _calibrate(model: keras.Model, run: _Run) -> Calibration:
-    """Fit the temperature and the out-of-class detector (training features, validation logits); save them."""
+    """Fit the temperature and the out-of-class detectors (training features, validation logits), per level of the
+    taxonomy the training records give; save them and the taxonomy."""
     data = run.data
     base_never_trained = all(phase.base == "none" for phase in phases(run.config.strategy))
     runtime = _feature_runtime(run)
@@ -404,9 +406,14 @@ def _calibrate(model: keras.Model, run: _Run) -> Calibration:
         litert.runnable(feature_extraction.logits_and_features_model(model), runtime), data.pipelines["validation"],
         "calibration: validation")
     logits, features = feature_extraction.split_logits_and_features(outputs, len(data.labels))
+    config = run.config
+    taxonomy = split_taxonomy(config.dataset, "train", config.data_dir, data.labels,
+                              label_level(config.dataset, config.data_dir))
+    taxonomy.save(run.directory.root)
     calibration = Calibration.fit(train_features=train_features, train_labels=train_labels,
                                   validation_logits=logits, validation_features=features,
-                                  validation_labels=validation_labels, num_classes=len(data.labels))
+                                  validation_labels=validation_labels, num_classes=len(data.labels),
+                                  taxonomy=taxonomy)
     calibration.save(run.directory.root, data.labels)
     return calibration
 

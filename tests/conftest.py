@@ -24,6 +24,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LONGEST_FILES_FIRST = ("tests/test_eval.py", "tests/test_fault_campaign.py", "tests/test_train.py",
                        "tests/test_multi_worker.py",
                        "tests/test_data_service.py", "tests/test_benchmarks.py", "tests/test_compare_backbones.py",
+                       "tests/test_taxonomy_runs.py",
                        "tests/test_tune.py", "tests/test_uneven_batches.py", "tests/test_csv_export.py",
                        "tests/test_efficientnet_lite.py",
                        "tests/test_builder.py", "tests/test_trainer_core.py", "tests/test_provenance.py")

@@ -59,6 +59,7 @@ class PlannedImage:
     year: int
     folder: str
     kind: str = "rgb"  # rgb | gray | cmyk | png | corrupt | zero | html
+    variant: int | None = None  # the species' cap colour (`Family.variant`)
 
 
 def _taxonomy_keys(families) -> dict[str, int]:
@@ -128,7 +129,7 @@ class DumpPlanner:
                 elif placement < 0.1:
                     folder = os.path.join(str(year), label, "more")
                 kind = kinds[k] if k < len(kinds) else "rgb"
-                self.images.append(PlannedImage(image_id, family, size, year, folder, kind))
+                self.images.append(PlannedImage(image_id, family, size, year, folder, kind, family.variant(species)))
             if with_records:
                 record = {"image_id": image_id, "observation": self._id_field("observation", observation),
                           "thumbnail": int(k == 0), "label": label, "date": date,
@@ -198,7 +199,8 @@ def write_image(planned: PlannedImage, out: str, seed: int, quality: int = 88) -
         with open(path, "w") as f:
             f.write("<html><body>503 Service Unavailable</body></html>\n")
         return
-    image = draw_sample_image(planned.family.style, planned.size, np.random.default_rng([seed, planned.image_id]))
+    image = draw_sample_image(planned.family.style, planned.size, np.random.default_rng([seed, planned.image_id]),
+                              planned.variant)
     if planned.kind == "gray":
         image = image.convert("L")
     elif planned.kind == "cmyk":

@@ -1,7 +1,8 @@
 """Procedural mushroom pictures whose family shows in cap shape, colour and texture.
 
 Each family has a style; colour, size, position, lighting and background vary per image,
-so a classifier has to learn the style, not memorise pixels.
+so a classifier has to learn the style, not memorise pixels. Within a family, a species
+keeps one of the style's cap colours (jittered), where the style has several.
 """
 
 from __future__ import annotations
@@ -112,8 +113,10 @@ def _texture(draw: ImageDraw.ImageDraw, rng: np.random.Generator, style: FamilyS
             draw.ellipse((x - r, y - r, x + r, y + r), fill=dark)
 
 
-def _mushroom(draw: ImageDraw.ImageDraw, rng: np.random.Generator, style: FamilyStyle, cx, ground, radius) -> None:
-    cap_color = _jitter(rng, style.cap_colors[rng.integers(len(style.cap_colors))], 18)
+def _mushroom(draw: ImageDraw.ImageDraw, rng: np.random.Generator, style: FamilyStyle, cx, ground, radius,
+             variant: int | None = None) -> None:
+    drawn = int(rng.integers(len(style.cap_colors)))  # drawn even for a variant: the other draws stay the same
+    cap_color = _jitter(rng, style.cap_colors[drawn if variant is None else variant % len(style.cap_colors)], 18)
     stem_color = _jitter(rng, style.stem_color, 12)
     if style.cap_shape == "bracket":
         for k in range(3):
@@ -147,8 +150,13 @@ def _mushroom(draw: ImageDraw.ImageDraw, rng: np.random.Generator, style: Family
     _texture(draw, rng, style, cap, cap_color)
 
 
-def draw_sample_image(style: FamilyStyle, size: tuple[int, int], rng: np.random.Generator) -> Image.Image:
-    """One photo-like RGB picture of a mushroom of `style`, `size` = (width, height)."""
+def draw_sample_image(style: FamilyStyle, size: tuple[int, int], rng: np.random.Generator,
+                      variant: int | None = None) -> Image.Image:
+    """One photo-like RGB picture of a mushroom of `style`, `size` = (width, height).
+
+    `variant` (a species' index in its family) fixes the cap colour among the style's, so the species of a
+    family whose style has several colours can be told apart; None draws it per picture.
+    """
     width, height = size
     image = _background(rng, size)
     draw = ImageDraw.Draw(image)
@@ -159,7 +167,7 @@ def draw_sample_image(style: FamilyStyle, size: tuple[int, int], rng: np.random.
         radius = scale * (rng.uniform(0.1, 0.16) if count > 1 else rng.uniform(0.2, 0.33))
         cx = width * (rng.uniform(0.3, 0.7) if count == 1 else (k + 0.5) / count + rng.uniform(-0.05, 0.05))
         ground = height * rng.uniform(0.75, 0.95)
-        _mushroom(draw, rng, shape, cx, ground, radius)
+        _mushroom(draw, rng, shape, cx, ground, radius, variant)
     image = image.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.0)))
     pixels = np.asarray(image, dtype=np.float32)
     pixels = pixels * rng.uniform(0.75, 1.2) + rng.normal(0, 5, pixels.shape)  # exposure and sensor noise

@@ -19,6 +19,10 @@ class Family:
     phylum: str = "Basidiomycota"
     class_: str = "Agaricomycetes"
 
+    def variant(self, species: str) -> int:
+        """The species' index among the family's: which of the style's cap colours its pictures get."""
+        return [name for names in self.genera.values() for name in names].index(species)
+
 
 FAMILIES = (
     Family("Russulaceae", "Russulales", {"Russula": ("Russula emetica", "Russula cyanoxantha"),
@@ -35,7 +39,7 @@ FAMILIES = (
                                               "Clitocybe": ("Clitocybe nebularis",)},
            FamilyStyle(((120, 120, 125), (150, 145, 140)), "umbo", "streaks", stem_width=0.2)),
     Family("Amanitaceae", "Agaricales", {"Amanita": ("Amanita muscaria", "Amanita pantherina", "Amanita phalloides")},
-           FamilyStyle(((215, 50, 30), (225, 120, 30), (160, 120, 70)), "convex", "spots", ring=True, bulb=True,
+           FamilyStyle(((215, 50, 30), (160, 120, 70), (225, 120, 30)), "convex", "spots", ring=True, bulb=True,
                        stem_height=1.3, stem_width=0.15)),
     Family("Strophariaceae", "Agaricales", {"Hypholoma": ("Hypholoma fasciculare",),
                                             "Pholiota": ("Pholiota squarrosa",)},
@@ -43,7 +47,7 @@ FAMILIES = (
                        stem_width=0.15, stem_height=1.6)),
     Family("Cortinariaceae", "Agaricales", {"Cortinarius": ("Cortinarius violaceus", "Cortinarius orellanus",
                                                             "Cortinarius caperatus")},
-           FamilyStyle(((140, 70, 40), (110, 70, 130), (160, 95, 45)), "bell", "fibrils", stem_color=(190, 170, 150),
+           FamilyStyle(((110, 70, 130), (140, 70, 40), (160, 95, 45)), "bell", "fibrils", stem_color=(190, 170, 150),
                        stem_width=0.2, stem_height=1.2)),
 )
 RARE_FAMILIES = (

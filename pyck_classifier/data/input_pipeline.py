@@ -36,7 +36,10 @@ _METADATA_FEATURES = {"label": tf.io.FixedLenFeature([], tf.int64),
                       "date": tf.io.FixedLenFeature([], tf.string, default_value=""),
                       # Only the CSV export's configs store coordinates; elsewhere every photo reads as unknown.
                       "latitude": tf.io.FixedLenFeature([], tf.float32, default_value=float("nan")),
-                      "longitude": tf.io.FixedLenFeature([], tf.float32, default_value=float("nan"))}
+                      "longitude": tf.io.FixedLenFeature([], tf.float32, default_value=float("nan")),
+                      # Each photo's taxonomy (GBIF's), what a run's coarser answers sum over.
+                      **{level: tf.io.FixedLenFeature([], tf.string, default_value="")
+                         for level in ("species", "genus", "family")}}
 _PARSE_BATCH = 256
 
 

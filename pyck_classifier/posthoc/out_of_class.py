@@ -49,10 +49,16 @@ class Mahalanobis:
 
 
 def outlyingness(score: str, *, logits: np.ndarray, features: np.ndarray, temperature: float,
-                 mahalanobis: Mahalanobis | None) -> np.ndarray:
-    """The named score per image; higher means more likely a class the model never learned."""
+                 mahalanobis: Mahalanobis | None, membership: np.ndarray | None = None) -> np.ndarray:
+    """The named score per image; higher means more likely a class the model never learned.
+
+    At a coarser level (`membership`: classes x taxa, `pyck_classifier.posthoc.taxonomy`) the top probability is
+    the top taxon's summed one and `mahalanobis` holds the taxa's means; the energy of the logits is the same at
+    every level.
+    """
     if score == "max_probability":
-        return -softmax(np.asarray(logits, np.float64) / temperature, axis=1).max(axis=1)
+        probabilities = softmax(np.asarray(logits, np.float64) / temperature, axis=1)
+        return -(probabilities if membership is None else probabilities @ membership).max(axis=1)
     if score == "energy":
         return -logsumexp(np.asarray(logits, np.float64), axis=1)
     if score == "mahalanobis":

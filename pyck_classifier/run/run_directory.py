@@ -19,6 +19,7 @@ CALIBRATION = "calibration.json"
 CALIBRATION_MAHALANOBIS = "calibration_mahalanobis.npz"
 MONTH_PRIOR = "month_prior.json"
 LOCATION_PRIOR = "location_prior.json"
+TAXONOMY = "taxonomy.json"  # each class's genus and family: the coarser answers sum over it
 TRAINING_CURVES = "training_curves.png"
 INDEX = "index.html"
 CHECKPOINTS = "checkpoints"  # best epoch of each phase

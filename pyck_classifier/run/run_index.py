@@ -19,6 +19,7 @@ RUN_FILES = (  # (what it is, file name) in the order a reader wants them
     ("Calibration: temperature and out-of-class thresholds (fitted on validation)", names.CALIBRATION),
     ("The flags that trained it (rerun with --flagfile to resume or reproduce)", names.FLAGS),
     ("Labels, in the model's output order", names.LABELS),
+    ("Taxonomy: the genus and family of each class (the coarser answers sum over it)", names.TAXONOMY),
     ("Month prior p(class | month) of the training split", names.MONTH_PRIOR),
     ("Keras model", names.MODEL),
 )

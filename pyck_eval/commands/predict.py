@@ -14,7 +14,11 @@ Probabilities are calibrated with the run's temperature (calibration.json, fitte
 validation). Two checks come before an answer: a photo (or observation) whose out-of-class
 score passes the run's threshold gets "not one of the N families this model knows"
 (`--noout_of_class` turns the check off), and one whose top probability is under
-`--min_confidence` gets "unsure" with its top 3.
+`--min_confidence` gets "unsure" with its top 3. A species (genus) run backs off: when the
+species fail a check, the genus and then the family are tried, each with its own
+out-of-class threshold and its probability summed over the run's taxonomy (taxonomy.json):
+"Amanita (genus 0.930); not one of the 4 species this model knows (closest: ...)".
+`--noback_off` answers at the run's own level only.
 
 A prediction says which of the model's classes a photo looks most like. It is no advice on
 whether a mushroom is edible. From Python: `pyck_eval.predict(model, paths, PredictOptions(...))`.
@@ -59,12 +63,18 @@ def _one_model(values: dict) -> bool:
 
 
 def describe(answer, known: str) -> str:
+    """One line: the classes, or the coarser taxon answered and why the classes were not."""
     ranked = "  ".join(f"{t['class']} {t['probability']:.3f}" for t in answer.top)
     if answer.verdict == "out_of_class":
         return f"not one of the {known} this model knows (closest: {ranked})"
     if answer.verdict == "unsure":
         return f"unsure (top {len(answer.top)}: {ranked})"
-    return ranked
+    taxon = answer.answer
+    if taxon["level"] == answer.level:
+        return ranked
+    why = (f"not one of the {known} this model knows" if answer.level in answer.out_of_class_at else
+           f"{answer.level} unsure")
+    return f"{taxon['taxon']} ({taxon['level']} {taxon['probability']:.3f}); {why} (closest: {ranked})"
 
 
 def main(argv: list[str]) -> None:

@@ -2,9 +2,11 @@
 
 Photos go through the same `prepare_image` as training, in batches; an unreadable file gets an
 answer whose verdict is "error" and the others are still answered. Probabilities are calibrated
-with the run's temperature; before the top classes come two checks: the out-of-class score
-against the run's threshold ("out_of_class"), then the top probability against
-`min_confidence` ("unsure"). An exported model answers alone: no out-of-class check, no prior.
+with the run's temperature. A species (genus) run answers at the finest level that passes two
+checks (`pyck_classifier.posthoc.back_off`): the level's out-of-class score against the run's
+threshold there, then its top probability (summed over the taxonomy) against `min_confidence`;
+species, else genus, else family, else "unsure" ("out_of_class" when every level flags the photo).
+An exported model answers alone: no out-of-class check, no prior.
 
 A prediction says which of the model's classes a photo looks most like, never whether a
 mushroom is edible.
@@ -21,8 +23,10 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from pyck_classifier.model import litert
+from pyck_classifier.posthoc.back_off import back_off
 from pyck_classifier.posthoc.binned_prior import priors_named
 from pyck_classifier.posthoc.out_of_class import SCORES
+from pyck_classifier.posthoc.taxonomy import Taxonomy
 from pyck_classifier.posthoc.test_time_augmentation import with_tta
 from pyck_eval.lazy_imports import lazy_import
 from pyck_eval.photo_groups import GROUPINGS, observation_of
@@ -52,13 +56,15 @@ class PredictOptions(CheckedOptions):
                         lower=0, upper=12)
     out_of_class: bool = option(True, "Say when a photo looks like none of the model's classes (the run's "
                                 "out-of-class score and threshold, calibration.json).")
-    out_of_class_score: str = option("run", "Which out-of-class score decides: the run's default, or the one "
-                                     "`report --ood_from` found best on validation; each has its own threshold.",
-                                     choices=("run", *SCORES))
+    out_of_class_score: str = option("run", "Which out-of-class score decides: the run's default (at a genus or "
+                                     "family level backed off to: the summed top probability), or the one "
+                                     "`report --ood_from` found best on validation, at every level; each has its own "
+                                     "threshold.", choices=("run", *SCORES))
     tta: str = shared_options.tta()
     metadata_prior: str = shared_options.metadata_prior()
     calibrated: bool = shared_options.calibrated()
     min_confidence: float = shared_options.min_confidence()
+    back_off: bool = shared_options.back_off()
     batch_size: int = shared_options.batch_size()
 
     def __post_init__(self):
@@ -73,15 +79,18 @@ class PredictOptions(CheckedOptions):
 @dataclasses.dataclass(frozen=True)
 class Answer:
     """What the model says about one photo (`file`) or one observation (`observation`, its `files`)."""
-    verdict: str  # "answer", "unsure" (top under min_confidence), "out_of_class", or "error" (unreadable file)
+    verdict: str  # "answer" (at `answer["level"]`), "unsure", "out_of_class" (at every level), or "error"
     level: str  # what a class names: family, genus, species...
     top: tuple[dict, ...] = ()  # {"class", "probability"}, most probable first
     probabilities: dict[str, float] = dataclasses.field(default_factory=dict)  # every class, calibrated (+ prior)
-    out_of_class_score: float | None = None  # None: no out-of-class check
+    out_of_class_score: float | None = None  # at the classes' level; None: no out-of-class check
     file: str | None = None
     observation: str | None = None
     files: tuple[str, ...] = ()
     error: str | None = None
+    answer: dict | None = None  # {"level", "taxon", "probability"}: the finest level that passed both checks
+    coarser: dict[str, tuple[dict, ...]] = dataclasses.field(default_factory=dict)  # per coarser level, its top
+    out_of_class_at: tuple[str, ...] = ()  # the levels whose out-of-class check flagged it
 
     def to_json(self) -> dict:
         """The entry `predict --json` prints."""
@@ -90,16 +99,20 @@ class Answer:
         where = {"file": self.file} if self.observation is None else {"observation": self.observation,
                                                                       "files": list(self.files)}
         score = {} if self.out_of_class_score is None else {"out_of_class_score": self.out_of_class_score}
-        return {**where, "verdict": self.verdict, **score, "top": list(self.top)}
+        answer = {} if self.answer is None else {"answer": self.answer}
+        flagged = {"out_of_class_at": list(self.out_of_class_at)} if self.out_of_class_at else {}
+        coarser = {"levels": {level: list(top) for level, top in self.coarser.items()}} if self.coarser else {}
+        return {**where, "verdict": self.verdict, **answer, **score, **flagged, "top": list(self.top), **coarser}
 
 
 @dataclasses.dataclass(frozen=True)
 class ExportedModel:
-    """A `pyck_eval export` file: the LiteRT model, its labels and their level (from its metadata)."""
+    """A `pyck_eval export` file: the LiteRT model, its labels, their level and taxonomy (from its metadata)."""
     path: str
     model: litert.LiteRTModel
     labels: list[str]
     level: str
+    taxonomy: Taxonomy
 
 
 def load_exported(path: str) -> ExportedModel:
@@ -108,7 +121,10 @@ def load_exported(path: str) -> ExportedModel:
     metadata = exported.metadata
     if metadata is None:
         raise litert.ExportError(f"{path} has no pyck metadata (labels): export it with `python -m pyck_eval export`")
-    return ExportedModel(path, exported, metadata["labels"], metadata.get("level", "class"))
+    level = metadata.get("level", "class")
+    taxonomy = (Taxonomy.from_json(metadata["taxonomy"]) if "taxonomy" in metadata
+                else Taxonomy(level, tuple(metadata["labels"]), {}))  # exported before pyck recorded a taxonomy
+    return ExportedModel(path, exported, metadata["labels"], level, taxonomy)
 
 
 @dataclasses.dataclass
@@ -116,11 +132,13 @@ class _Outputs:
     """What a model said about readable files, and what it needs to turn that into answers."""
     labels: list[str]
     level: str
+    taxonomy: Taxonomy
     probabilities: dict[str, np.ndarray]  # calibrated
     errors: dict[str, str]
-    outlyingness: dict[str, float] = dataclasses.field(default_factory=dict)  # empty: no out-of-class check
+    outlyingness: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)  # per file, one score per level
     calibration: object | None = None
     prior: object | None = None
+    checked_levels: tuple[str, ...] = ()  # the levels of outlyingness's scores; empty: no out-of-class check
 
 
 def image_files(paths: list[str]) -> list[str]:
@@ -166,6 +184,11 @@ def _chosen_score(options: PredictOptions) -> str | None:
     return None if options.out_of_class_score == "run" else options.out_of_class_score
 
 
+def _coarser(level: str, taxonomy: Taxonomy) -> str | None:
+    """The calibration's name for a level's detector: None for the classes' own."""
+    return None if level == taxonomy.level else level
+
+
 Answerer = Callable[[list[str], "tqdm | None"], _Outputs]
 
 
@@ -178,6 +201,12 @@ def _run_answerer(run, options: PredictOptions) -> tuple[Answerer, int]:
               f"uncalibrated probabilities. {trained_run.REFIT}", file=sys.stderr)
     scorer = (run.executable(feature_extraction.logits_and_features_model(run.model), "logits_and_features")
               if check else None)
+    levels = run.taxonomy.levels if options.back_off else run.taxonomy.levels[:1]
+    checked = (levels[0], *(level for level in levels[1:] if level in run.calibration.levels)) if check else ()
+    if check and len(checked) < len(levels):
+        print(f"{run.model_dir}'s calibration has no out-of-class detector at {', '.join(levels[len(checked):])} "
+              f"level (fitted before pyck made one per level): answers there are not checked. {trained_run.REFIT}",
+              file=sys.stderr)
     # Without TTA the scorer's logits give the probabilities too (their softmax): one pass.
     classifier = (run.executable(with_tta(run.model, options.tta), f"tta_{options.tta}")
                   if not check or options.tta != "none" else None)
@@ -189,13 +218,15 @@ def _run_answerer(run, options: PredictOptions) -> tuple[Answerer, int]:
             for path, row in outputs.items():
                 logits, features = feature_extraction.split_logits_and_features(row[None].astype(np.float64),
                                                                                 len(run.labels))
-                scores[path] = float(run.calibration.outlyingness(logits, features, _chosen_score(options))[0])
+                scores[path] = np.array([run.calibration.outlyingness(
+                    logits, features, _chosen_score(options), _coarser(level, run.taxonomy))[0] for level in checked])
                 probabilities[path] = special.softmax(logits[0])
         if classifier is not None:
             probabilities, errors = predict_files(classifier, files, options.batch_size, bar)
         if run.calibration and options.calibrated:
             probabilities = {path: run.calibration.calibrated(row[None])[0] for path, row in probabilities.items()}
-        return _Outputs(run.labels, run.level, probabilities, errors, scores, run.calibration, prior)
+        return _Outputs(run.labels, run.level, run.taxonomy, probabilities, errors, scores, run.calibration, prior,
+                        checked)
 
     return answer, (scorer is not None) + (classifier is not None)
 
@@ -206,8 +237,8 @@ def _exported_answerer(exported: ExportedModel, options: PredictOptions) -> tupl
         raise OptionError("--tflite answers with the exported model alone: drop --tta and --metadata_prior")
 
     def answer(files: list[str], bar: tqdm | None = None) -> _Outputs:
-        return _Outputs(exported.labels, exported.level, *predict_files(exported.model, files, options.batch_size,
-                                                                        bar))
+        return _Outputs(exported.labels, exported.level, exported.taxonomy,
+                        *predict_files(exported.model, files, options.batch_size, bar))
 
     return answer, 1
 
@@ -225,9 +256,9 @@ def _answers_of(outputs: _Outputs, files: list[str], groups: list[str], options:
     group_of = dict(zip(files, groups))
     group_ids = np.array([group_of[f] for f in readable], dtype=object)
     keys, means = observations.mean_by_group(rows, group_ids)
-    check = bool(outputs.outlyingness)
-    if check:  # an observation's score is the mean of its photos' scores
-        photo_scores = np.array([outputs.outlyingness[f] for f in readable]).reshape(-1, 1)
+    check = bool(outputs.checked_levels)
+    if check:  # an observation's score is the mean of its photos' scores, level by level
+        photo_scores = np.array([outputs.outlyingness[f] for f in readable]).reshape(-1, len(outputs.checked_levels))
         _, mean_scores = observations.mean_by_group(photo_scores, group_ids)
     members: dict[str, list[str]] = {}
     for path in readable:
@@ -236,21 +267,31 @@ def _answers_of(outputs: _Outputs, files: list[str], groups: list[str], options:
     for i, (key, mean) in enumerate(zip(keys, means)):
         where = ({"file": key} if options.group == "none" else
                  {"observation": str(key), "files": tuple(members[key])})
-        answers.append(_verdict(mean, float(mean_scores[i, 0]) if check else None, outputs, options, where))
+        answers.append(_verdict(mean, mean_scores[i] if check else None, outputs, options, where))
     return answers
 
 
-def _verdict(mean: np.ndarray, score: float | None, outputs: _Outputs, options: PredictOptions, where: dict
+def _verdict(mean: np.ndarray, scores: np.ndarray | None, outputs: _Outputs, options: PredictOptions, where: dict
              ) -> Answer:
-    """The answer for one photo or observation: its top classes, or unsure / out of class with the closest ones."""
-    labels = outputs.labels
-    probabilities = {name: float(p) for name, p in zip(labels, mean)}
-    common = {"level": outputs.level, "probabilities": probabilities, "out_of_class_score": score, **where}
-    if score is not None and outputs.calibration.is_out_of_class(score, _chosen_score(options)):
-        return Answer("out_of_class", top=top_k(mean, labels, options.top_k), **common)
-    if mean.max() < options.min_confidence:
-        return Answer("unsure", top=top_k(mean, labels, max(3, options.top_k)), **common)
-    return Answer("answer", top=top_k(mean, labels, options.top_k), **common)
+    """The answer for one photo or observation at the finest level that passes both checks; its top classes, and
+    each coarser level's top taxa."""
+    labels, taxonomy = outputs.labels, outputs.taxonomy
+    flags = {} if scores is None else {
+        level: np.array([outputs.calibration.is_out_of_class(score, _chosen_score(options),
+                                                             _coarser(level, taxonomy))])
+        for level, score in zip(outputs.checked_levels, scores)}
+    levels = taxonomy.levels if options.back_off else taxonomy.levels[:1]
+    decided = back_off(taxonomy, mean[None], options.min_confidence, flags, levels).iloc[0]
+    answer = (None if decided["verdict"] != "answer" else
+              {"level": decided["level"], "taxon": decided["taxon"], "probability": float(decided["probability"])})
+    sure_of_classes = decided["verdict"] == "out_of_class" or decided["level"] == taxonomy.level
+    shown = options.top_k if sure_of_classes else max(3, options.top_k)  # unsure of the classes: their top 3
+    coarser = {level: top_k(taxonomy.probabilities(mean[None], level)[0], taxonomy.names(level), options.top_k)
+               for level in levels[1:]}
+    return Answer(decided["verdict"], outputs.level, top_k(mean, labels, shown),
+                  {name: float(p) for name, p in zip(labels, mean)},
+                  None if scores is None else float(scores[0]), answer=answer, coarser=coarser,
+                  out_of_class_at=tuple(level for level, flagged in flags.items() if flagged[0]), **where)
 
 
 def predict_in_chunks(model, paths: list[str], options: PredictOptions = PredictOptions(),

@@ -3,9 +3,11 @@
 Per image and per observation (the mean of its images' probabilities); with test-time views,
 the run's temperature and the metadata priors the options ask for; the expected calibration
 error and reliability diagrams; accuracy against coverage and the abstention threshold chosen
-on validation; with `ood_from`, how well each out-of-class score separates this split's photos
-from photos of classes the model never learned. Writes its files into `options.out_dir`
-(default `<model_dir>/report_<split>`) and returns what it wrote.
+on validation; for a species (genus) run, the accuracy at each coarser level, the taxonomic
+distance of the mistakes and the back-off answers; with `ood_from`, how well each
+out-of-class score separates this split's photos from photos of classes the model never
+learned. Writes its files into `options.out_dir` (default `<model_dir>/report_<split>`) and
+returns what it wrote.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pyck_eval.tasks.outputs import finish, output_folder
 from pyck_tfds.options import CheckedOptions, option
 
 abstention = lazy_import("pyck_eval.abstention")
+back_off = lazy_import("pyck_classifier.posthoc.back_off")
 cm = lazy_import("pyck_eval.classification_metrics")
 figures = lazy_import("pyck_eval.figures")
 month_prior = lazy_import("pyck_classifier.posthoc.month_prior")
@@ -34,6 +37,7 @@ observation_groups = lazy_import("pyck_classifier.posthoc.observations")
 out_of_class = lazy_import("pyck_classifier.posthoc.out_of_class")
 scores = lazy_import("pyck_classifier.posthoc.scores")
 special = lazy_import("scipy.special")
+taxonomic_answers = lazy_import("pyck_eval.taxonomic_answers")
 temperature_scaling = lazy_import("pyck_classifier.posthoc.temperature_scaling")
 trained_run = lazy_import("pyck_eval.trained_run")
 
@@ -183,6 +187,48 @@ def abstention_section(scored: Predictions, validation: Predictions, out: str, o
     return result, [("Abstaining when unsure", text), ("Accuracy vs coverage", "coverage.png")]
 
 
+def level_flags(run: trained_run.TrainedRun, logits: np.ndarray, features: np.ndarray) -> dict[str, np.ndarray]:
+    """Per level the run has a detector for (its classes' and each coarser one fitted), the photos it flags."""
+    if run.calibration is None:
+        return {}
+    own = run.taxonomy.level
+    return {level: run.calibration.is_out_of_class(run.calibration.outlyingness(
+        logits, features, level=None if level == own else level), level=None if level == own else level)
+        for level in (own, *run.calibration.levels)}
+
+
+def taxonomy_section(run: trained_run.TrainedRun, scored: Predictions, out: str, options: ReportOptions
+                     ) -> tuple[dict, list, pd.DataFrame]:
+    """Accuracy at every level from the summed probabilities, the taxonomic distance of the mistakes, and the
+    back-off answers (with each level's out-of-class check) over min_confidence; each photo's answer at
+    `options.min_confidence`."""
+    taxonomy, labels = run.taxonomy, scored.rows["label"].to_numpy()
+    accuracy = taxonomic_answers.accuracy_per_level(taxonomy, labels, scored.final,
+                                                    scored.rows["observation_id"].to_numpy())
+    errors = taxonomic_answers.taxonomic_errors(taxonomy, labels, scored.final.argmax(axis=1))
+    flags = level_flags(run, *scored.logits_and_features(run, options.split, options.batch_size))
+    thresholds = tuple(sorted({*taxonomic_answers.THRESHOLDS, options.min_confidence}))
+    curve = taxonomic_answers.back_off_curve(taxonomy, labels, scored.final, flags, thresholds)
+    chosen = curve.loc[options.min_confidence]
+    figures.back_off_png(curve, taxonomy.levels, os.path.join(out, "back_off.png"),
+                         title=f"Back-off answers on {options.split}", chosen=options.min_confidence)
+    answered = ", ".join(f"{chosen[f'answered_{level}']:.1%} at {level}" for level in taxonomy.levels)
+    checked = ", ".join(flags) if flags else "none (no calibration.json)"
+    text = (f"Probabilities of a {' and a '.join(taxonomy.parents)} are the sums of their {run.level} "
+            f"probabilities ({run.taxonomy.level} → {' → '.join(taxonomy.parents)}, taxonomy.json). With "
+            f"--min_confidence={options.min_confidence:g} and the out-of-class check at each level ({checked}): "
+            f"{answered}; {chosen['unsure']:.1%} unsure, {chosen['out_of_class']:.1%} out of class; accuracy of the "
+            f"answers {chosen['accuracy']:.3f}.")
+    result = {"levels": list(taxonomy.levels), "accuracy_per_level": accuracy.to_dict(orient="index"),
+              "taxonomic_errors": errors["photos"].to_dict(), "checked_levels": list(flags),
+              "back_off": {"min_confidence": options.min_confidence, **chosen.to_dict()}}
+    curve.to_csv(os.path.join(out, "back_off.csv"))
+    answers = back_off.back_off(taxonomy, scored.final, options.min_confidence, flags)
+    return result, [("Accuracy per taxonomic level (summed probabilities)", accuracy),
+                    ("How far the mistakes are", errors), ("Answers at the finest level that is sure", text),
+                    ("Back-off answers against --min_confidence", "back_off.png")], answers
+
+
 def out_of_class_dataset(run: trained_run.TrainedRun, ood_from: str) -> tuple[str, list[str]]:
     """The `ood_from` config's full name and its class names; a usage error when it cannot serve."""
     name = ood_from if "/" in ood_from else f"{run.dataset.split('/')[0]}/{ood_from}"
@@ -216,6 +262,9 @@ def out_of_class_section(run: trained_run.TrainedRun, unknown: tuple[str, list[s
                                                                                      dataset)
         unknown = ~rows["label"].map(names.__getitem__).isin(run.labels).to_numpy()
         counts[split] = rows.loc[unknown, "label"].map(names.__getitem__).value_counts().sort_index().to_dict()
+        if split == options.split and run.taxonomy.parents:
+            backed_off = unknown_answers(run, other_logits[unknown], other_features[unknown],
+                                         trained_run.split_taxa(run, split, dataset)[unknown], options)
         scores[split] = {name: (run.calibration.outlyingness(logits, features, name),
                                 run.calibration.outlyingness(other_logits[unknown], other_features[unknown], name))
                          for name in out_of_class.SCORES}
@@ -241,8 +290,31 @@ def out_of_class_section(run: trained_run.TrainedRun, unknown: tuple[str, list[s
     text = (f"Photos of {', '.join(counts[options.split])} from {dataset} ({sum(counts[options.split].values())} on "
             f"{options.split}) against this run's {options.split} photos. Best on validation: {best}; predict uses "
             f"{run.calibration.score}. AUROC 0.5 is chance, 1.0 a perfect separation.")
-    return result, [("Photos of classes the model never learned", text), ("Out-of-class scores", table),
-                    (f"{best} score", "out_of_class.png")]
+    sections = [("Photos of classes the model never learned", text), ("Out-of-class scores", table),
+                (f"{best} score", "out_of_class.png")]
+    if run.taxonomy.parents:
+        result["back_off"] = backed_off.reset_index().to_dict(orient="records")
+        sections.append((f"How these photos are answered (--min_confidence={options.min_confidence:g}, each level's "
+                         "out-of-class check; right: the photo's own taxon at that level)", backed_off))
+    return result, sections
+
+
+def unknown_answers(run: trained_run.TrainedRun, logits: np.ndarray, features: np.ndarray, taxa: pd.DataFrame,
+                    options: ReportOptions) -> pd.DataFrame:
+    """The back-off answers `predict` gives photos of classes the run never learned (calibrated, no TTA, no prior):
+    per level answered (or unsure, out of class), how many photos and how many of them right at that level."""
+    probabilities = special.softmax(logits, axis=1)
+    if run.calibration and options.calibrated:
+        probabilities = run.calibration.calibrated(probabilities)
+    answers = back_off.back_off(run.taxonomy, probabilities, options.min_confidence,
+                                level_flags(run, logits, features))
+    outcome = answers["level"].where(answers["verdict"] == "answer", answers["verdict"])
+    right = np.array([level in taxa and taxon == truth[level] for level, taxon, (_, truth)
+                      in zip(answers["level"], answers["taxon"], taxa.iterrows())])
+    order = [*run.taxonomy.levels, "unsure", "out_of_class"]
+    grouped = pd.DataFrame({"answered": outcome.to_numpy(), "right": right}).groupby("answered")["right"]
+    table = pd.DataFrame({"photos": grouped.size(), "right": grouped.sum()}).reindex(order, fill_value=0)
+    return table.assign(share=table["photos"] / max(len(answers), 1)).astype({"photos": int, "right": int})
 
 
 def report(run: trained_run.TrainedRun, options: ReportOptions = ReportOptions()) -> ReportResult:
@@ -278,6 +350,9 @@ def report(run: trained_run.TrainedRun, options: ReportOptions = ReportOptions()
     result["calibration"], calibration_sections = calibration_section(run, scored, out, options)
     validation = scored if options.split == "validation" else predictions(run, "validation", priors, options)
     result["abstention"], abstention_sections = abstention_section(scored, validation, out, options)
+    taxonomy_sections, answers = [], None
+    if run.taxonomy.parents:
+        result["taxonomy"], taxonomy_sections, answers = taxonomy_section(run, scored, out, options)
     ood_sections = []
     if unknown:
         result["out_of_class"], ood_sections = out_of_class_section(run, unknown, {"validation": validation,
@@ -286,6 +361,9 @@ def report(run: trained_run.TrainedRun, options: ReportOptions = ReportOptions()
         json.dump(result, f, indent=2)
     predictions_csv = rows.assign(predicted=predicted, confidence=probabilities.max(axis=1),
                                   **{f"p_{name}": probabilities[:, i] for i, name in enumerate(names)})
+    if answers is not None:  # the back-off answer at --min_confidence
+        predictions_csv = predictions_csv.assign(**{f"answer_{k}": answers[k].to_numpy()
+                                                    for k in ("verdict", "level", "taxon", "probability")})
     predictions_csv.to_csv(os.path.join(out, "predictions.csv"), index=False)
     confused.to_csv(os.path.join(out, "most_confused.csv"), index=False)
     figures.confusion_matrix_png(matrix, names, os.path.join(out, "confusion_matrix.png"), title=options.split)
@@ -312,7 +390,7 @@ def report(run: trained_run.TrainedRun, options: ReportOptions = ReportOptions()
         (f"Per {run.level} (per image)", per_class),
         ("Confusion matrix", "confusion_matrix.png"),
         ("Most confused pairs", confused if len(confused) else no_confusion),
-        *sections, *calibration_sections, *abstention_sections, *ood_sections,
+        *sections, *taxonomy_sections, *calibration_sections, *abstention_sections, *ood_sections,
     ])
-    return ReportResult(result, predictions_csv, headline, [*calibration_sections, *abstention_sections,
-                                                            *ood_sections], out, finish(index))
+    return ReportResult(result, predictions_csv, headline, [*taxonomy_sections, *calibration_sections,
+                                                            *abstention_sections, *ood_sections], out, finish(index))

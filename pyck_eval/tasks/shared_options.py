@@ -55,8 +55,15 @@ def calibrated() -> Any:
 
 
 def min_confidence() -> Any:
-    return option(0.0, "Below this top probability the answer is 'unsure' (its top 3 listed); 0 always answers.",
+    return option(0.0, "A level answers when its top probability reaches this (a genus's or family's is the sum of "
+                  "its classes'); when none does, the answer is 'unsure' (its top 3 listed); 0 always answers.",
                   lower=0.0, upper=1.0)
+
+
+def back_off() -> Any:
+    return option(True, "A species or genus run answers at the finest level (species, genus, family) whose top "
+                  "probability reaches --min_confidence and whose out-of-class check passes (taxonomy.json); "
+                  "--noback_off answers at the classes' level only.")
 
 
 @dataclasses.dataclass(frozen=True)

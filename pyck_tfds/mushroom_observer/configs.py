@@ -111,4 +111,12 @@ BUILDER_CONFIGS = [
         "(`python -m tools.make_sample_dump`): families with >= 100 images.",
         min_per_class=100,
     ),
+    MushroomObserverConfig(
+        name="species_sample",
+        description="species's filters with the class-size threshold scaled to the generated sample dump: species "
+        "with >= 20 images (17 species, 12 genera, 7 families with the default 120 images per family). The sample "
+        "tells a family's species apart by cap colour only, and not all of them (a style has 1 to 3 colours).",
+        level="species",
+        min_per_class=20,
+    ),
 ]
