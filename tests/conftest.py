@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -39,6 +40,12 @@ def run_python(*args: str, timeout: int = 600, cwd: str = ROOT, env: dict | None
                ) -> subprocess.CompletedProcess:
     """`python ARGS` (`-m module ...` or `-c script ...`) from the repository root, output captured as text."""
     return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def terminal_sigint() -> None:
+    """`preexec_fn` of a child a test interrupts: SIGINT as a terminal delivers it, even when the suite itself was
+    started in the background (`&` in a script starts it with SIGINT ignored, which children inherit)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def without_tf_log_level() -> dict:

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from pyck_train import provenance
-from tests.conftest import BUILT_DATASET, ROOT, run_python
+from tests.conftest import BUILT_DATASET, ROOT, run_python, terminal_sigint
 from tests.conftest import write_text as write
 
 DEFAULTS = {"learning_rate": "0.001", "cache_features": "false", "tta": "none"}
@@ -115,7 +115,7 @@ def test_ctrl_c_exits_130_and_says_how_to_resume(built_data_dir, tmp_path):
         [sys.executable, "-m", "pyck_train", "--flagfile=configs/quickstart.flags", f"--dataset={BUILT_DATASET}",
          f"--data_dir={built_data_dir}", f"--model_dir={tmp_path / 'run'}", "--nocache_features", "--epochs=50",
          "--steps_per_epoch=1", "--batch_size=4", "--runtime=keras"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=terminal_sigint,
         env={**os.environ, "PYTHONUNBUFFERED": "1"})  # lines as they are printed, not when a buffer fills
     for line in process.stdout:
         if line.startswith("Epoch 2/"):

@@ -51,6 +51,9 @@ def _install(fault: str | None, census_path: str | None) -> None:
 
     point, nth, how = (fault.split(":") if fault else (None, "0", None))
     counts = dict.fromkeys(FAULT_POINTS, 0)
+    # A Ctrl-C from a terminal raises KeyboardInterrupt; a process a script started with `&` inherits SIGINT
+    # ignored, and would then not be interrupted at all: the campaign tests what the terminal user gets.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def counted(name, original):
         def wrapper(*args, **kwargs):
