@@ -13,7 +13,7 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.metrics import accuracy_score
 from tqdm.auto import tqdm
 
-from pyck_classifier.data.input_pipeline import load_split
+from pyck_classifier.data.input_pipeline import load_split, parse_record
 from pyck_classifier.model.image_preprocessing import decode_image
 from pyck_eval import feature_models
 
@@ -21,9 +21,12 @@ from pyck_eval import feature_models
 def pixel_matrix(dataset: str, split: str, data_dir: str | None, size: tuple[int, int]
                  ) -> tuple[np.ndarray, np.ndarray]:
     """(n, h*w*3) float32 pixels in [0, 1] of every image of the split, area-downscaled, and the labels."""
+    def pixels_and_label(serialized):
+        encoded, label = parse_record(serialized)
+        return tf.image.resize(decode_image(encoded), size, method="area") / 255.0, label
+
     ds, _ = load_split(dataset, split, data_dir)
-    ds = ds.map(lambda encoded, label: (tf.image.resize(decode_image(encoded), size, method="area") / 255.0, label),
-                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).batch(256)
+    ds = ds.map(pixels_and_label, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).batch(256)
     pixels, labels = [], []
     for images, batch_labels in tqdm(ds, desc=f"pixels {split}", unit="batch"):
         pixels.append(tf.reshape(images, (images.shape[0], -1)).numpy())

@@ -18,10 +18,14 @@ from pyck_train.augmentation import batch_augmenter
 
 
 def _encoded_images(count: int = 8, size=(24, 32)) -> tf.data.Dataset:
+    """Records as `load_split` reads them (PNG, so the decoded pixels are the generated ones), and the images."""
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (count, *size, 3), dtype=np.uint8)
-    encoded = [tf.io.encode_png(image).numpy() for image in images]
-    return tf.data.Dataset.from_tensor_slices((encoded, np.arange(count) % 4)), images
+    records = [tf.train.Example(features=tf.train.Features(feature={
+        "image": tf.train.Feature(bytes_list=tf.train.BytesList(value=[tf.io.encode_png(image).numpy()])),
+        "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[i % 4]))})).SerializeToString()
+        for i, image in enumerate(images)]
+    return tf.data.Dataset.from_tensor_slices(records), images
 
 
 def _batches(ds: tf.data.Dataset) -> list[np.ndarray]:

@@ -1,11 +1,13 @@
 r"""Input pipeline throughput, side by side in one run: pyck vs Keras, vs the study's PIL loader, vs decode alone.
 
     python -m tools.bench_input [--data_dir DATA --dataset mushroom_observer/family7] [--n_images 3000]
+    python -m tools.bench_input --cores=1,2     # the same cases pinned to 1 core, then to 2: images/s per core
 
 Without --data_dir a sample dump is generated and built (TFRecord and array_record) in a
 temporary folder. The train split's JPEG bytes are also written out as class folders, so all
 cases read the very same images. Rates are images/s over two epochs, batch 32:
-  a  pyck's training pipeline (`make_pipeline`) on the built TFRecord dataset; and the same
+  a  pyck's training pipeline on the built TFRecord dataset, as the trainer makes it (shard order
+     shuffled, `EpochSeeds`: the seeded, resumable order); and the same
      images from the array_record build through `tfds.data_source` (tfds has no tf.data reader
      for array_record: random access, decoded in Python, as grain or PyTorch users read it);
   b  `keras.utils.image_dataset_from_directory` on the JPEG files;
@@ -19,7 +21,9 @@ cases read the very same images. Rates are images/s over two epochs, batch 32:
      dispatcher hands out whole files.
 Prints one JSON object with every rate and the ratios a/d, a/b, a/c, e/d (and f/a). With --cold the OS
 page cache is dropped before every epoch, so the files really come from the disk (d holds its
-bytes in process memory, and e's cache is process memory too).
+bytes in process memory, and e's cache is process memory too). With --cores each count runs in a
+child process pinned to that many of this process's CPUs (TensorFlow sizes its thread pools by the
+CPUs it may use), on the same built data, and the report adds each rate per core.
 """
 
 from __future__ import annotations
@@ -36,12 +40,11 @@ import time
 
 import numpy as np
 import pandas as pd
-import tensorflow as tf
-import tensorflow_datasets as tfds
 from absl import app, flags
 from PIL import Image
 
-from pyck_tfds.built_datasets import DEFAULT_DATASET
+from pyck_classifier.usable_cpus import usable_cpus
+from pyck_tfds.built_datasets import DEFAULT_DATASET  # before TensorFlow: keeps its start-up lines off
 from tools.bench_data import build_sample
 
 FLAGS = flags.FLAGS
@@ -55,6 +58,8 @@ flags.DEFINE_bool("cold", False, "Drop the OS page cache before every epoch (Lin
                   "as for a dump larger than memory.")
 flags.DEFINE_integer("repeats", 2, "Each case is measured this many times, cases interleaved; the best counts.",
                      lower_bound=1)
+flags.DEFINE_list("cores", [], "Core counts (e.g. 1,2): run every case pinned to each count in turn, and report "
+                  "images/s per core.")
 flags.DEFINE_integer("data_service_workers", 0, "Also time the training pipeline on a tf.data service with this "
                      "many worker processes on this machine (0: not).", lower_bound=0)
 
@@ -89,10 +94,12 @@ def timed_epochs(make_epoch, epochs: Epochs, skip_first: bool = False) -> float:
 
 
 def pyck_rate(dataset: str, data_dir: str, n_images: int, batch: int, epochs: Epochs, cache: bool) -> float:
-    from pyck_classifier.data.input_pipeline import image_shape, load_split, make_pipeline
+    """The trainer's pipeline: shards shuffled unless cached, the (seed, epoch) order of `EpochSeeds`."""
+    from pyck_classifier.data.input_pipeline import EpochSeeds, image_shape, load_split, make_pipeline
 
-    ds, info = load_split(dataset, f"train[:{n_images}]", data_dir)
-    pipeline = make_pipeline(ds, image_size=image_shape(info)[:2], training=True, batch_size=batch, cache=cache)
+    ds, info = load_split(dataset, f"train[:{n_images}]", data_dir, shuffle_files=not cache)
+    pipeline = make_pipeline(ds, image_size=image_shape(info)[:2], training=True, batch_size=batch, cache=cache,
+                             epoch_seeds=EpochSeeds())
     pipeline = pipeline.map(lambda images, labels: images)
     return timed_epochs(lambda: pipeline, epochs, skip_first=cache)
 
@@ -133,6 +140,8 @@ def local_data_service(workers: int):
 
 def array_record_rate(dataset: str, data_dir: str, n_images: int, batch: int, epochs: Epochs, seed: int = 0) -> float:
     """tfds reads array_record only through `tfds.data_source` (random access, decoded in Python), not tf.data."""
+    import tensorflow_datasets as tfds
+
     source = tfds.data_source(dataset, split=f"train[:{n_images}]", data_dir=data_dir)
     rng = np.random.default_rng(seed)
 
@@ -147,6 +156,8 @@ def array_record_rate(dataset: str, data_dir: str, n_images: int, batch: int, ep
 
 def export_jpegs(dataset: str, data_dir: str, n_images: int, out: str) -> tuple[list[bytes], pd.DataFrame]:
     """The split's stored JPEG bytes, in memory and as <out>/<label>/<i>.jpg files."""
+    import tensorflow_datasets as tfds
+
     ds = tfds.load(dataset, split=f"train[:{n_images}]", data_dir=data_dir,
                    decoders={"image": tfds.decode.SkipDecoding()})
     encoded, rows = [], []
@@ -182,6 +193,8 @@ def pandas_pil_rate(frame: pd.DataFrame, batch: int, epochs: Epochs, seed: int =
 
 
 def decode_ceiling_rate(encoded: list[bytes], batch: int, epochs: Epochs) -> float:
+    import tensorflow as tf
+
     ds = (tf.data.Dataset.from_tensor_slices(tf.constant(encoded))
           .map(lambda data: tf.io.decode_jpeg(data, channels=3), num_parallel_calls=tf.data.AUTOTUNE,
                deterministic=False)
@@ -191,7 +204,8 @@ def decode_ceiling_rate(encoded: list[bytes], batch: int, epochs: Epochs) -> flo
 
 def run(dataset: str, tfrecord_dir: str, array_record_dir: str | None, work: str, n_images: int, batch: int,
         epochs: Epochs, repeats: int = 1, service: str | None = None, service_workers: int = 0) -> dict:
-    import pyck_tfds  # noqa: F401  (registers mushroom_observer)
+    import tensorflow_datasets as tfds
+
     info = tfds.builder(dataset, data_dir=tfrecord_dir).info
     image_size = tuple(info.features["image"].shape[:2])
     n_images = min(n_images, info.splits["train"].num_examples)
@@ -222,21 +236,60 @@ def run(dataset: str, tfrecord_dir: str, array_record_dir: str | None, work: str
     if service:
         ratios["f/a"] = best[f"f_data_service_{service_workers}_workers"] / a
     return {"images": len(encoded), "batch_size": batch, "epochs": epochs.count, "repeats": repeats,
-            "machine": f"{os.cpu_count()} CPUs", "cold_page_cache": epochs.cold,
+            "cpus": usable_cpus(), "cold_page_cache": epochs.cold,
             **{k: round(v, 1) for k, v in best.items()},
             "ratios": {k: round(v, 3) for k, v in ratios.items()}}
+
+
+def pinned_runs(dataset: str, data_dir: str, cores: list[int], repeats: int) -> dict:
+    """Every case in a child pinned to each core count, the counts alternating `repeats` times; best rate of each."""
+    allowed = sorted(os.sched_getaffinity(0))
+    reports: dict[int, dict] = {}
+    for _ in range(repeats):  # alternating, so a slow spell of the machine hits every count alike
+        for count in cores:
+            command = [sys.executable, "-m", "tools.bench_input", f"--data_dir={data_dir}", f"--dataset={dataset}",
+                       f"--n_images={FLAGS.n_images}", f"--batch_size={FLAGS.batch_size}", f"--epochs={FLAGS.epochs}",
+                       "--repeats=1", f"--cold={FLAGS.cold}"]
+            child = subprocess.run(command, capture_output=True, text=True, check=False,
+                                   preexec_fn=lambda count=count: os.sched_setaffinity(0, allowed[:count]))
+            if child.returncode:
+                raise SystemExit(f"bench_input pinned to {count} cores failed:\n{child.stderr[-2000:]}")
+            report = json.loads(child.stdout[child.stdout.index("{"):])
+            best = reports.setdefault(count, report)
+            for case, rate in report.items():
+                if case.startswith(("a_", "b_", "c_", "d_", "e_")):
+                    best[case] = max(best[case], rate)
+    table = {}
+    for count, report in reports.items():
+        rates = {case: rate for case, rate in report.items() if case.startswith(("a_", "b_", "c_", "d_", "e_"))}
+        a, b, d = (rates[name] for name in ("a_pyck_tfrecord", "b_keras_image_dataset_from_directory",
+                                            "d_decode_ceiling"))
+        table[f"{count}_cores"] = {**rates, "per_core": {case: round(rate / count, 1) for case, rate in rates.items()},
+                                   "ratios": {"a/d": round(a / d, 3), "a/b": round(a / b, 3)}}
+    return {"images": reports[cores[0]]["images"], "batch_size": FLAGS.batch_size, "epochs": FLAGS.epochs,
+            "repeats": repeats, "cold_page_cache": FLAGS.cold, **table}
 
 
 def main(argv: list[str]) -> None:
     from pyck_tfds.console import quiet_python_logs
 
     quiet_python_logs()
+    cores = [int(count) for count in FLAGS.cores]
+    if cores and not all(0 < count <= usable_cpus() for count in cores):
+        raise app.UsageError(f"--cores={','.join(FLAGS.cores)}: each count must be between 1 and the "
+                             f"{usable_cpus()} CPUs this process may use")
+    if cores and FLAGS.data_service_workers:
+        raise app.UsageError("--cores and --data_service_workers: measure one at a time")
     with tempfile.TemporaryDirectory() as work:
         if FLAGS.data_dir:
             dataset, tfrecord_dir, array_record_dir = FLAGS.dataset, FLAGS.data_dir, None
         else:
             dataset, tfrecord_dir, array_record_dir = build_sample(
-                work, FLAGS.per_family, num_shards=8 if FLAGS.data_service_workers else None)
+                work, FLAGS.per_family, formats=("tfrecord",) if cores else ("tfrecord", "array_record"),
+                num_shards=8 if FLAGS.data_service_workers else None)
+        if cores:
+            print(json.dumps(pinned_runs(dataset, tfrecord_dir, cores, FLAGS.repeats), indent=2))
+            return
         with contextlib.ExitStack() as stack:
             service = (stack.enter_context(local_data_service(FLAGS.data_service_workers))
                        if FLAGS.data_service_workers else None)

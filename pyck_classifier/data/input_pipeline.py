@@ -1,19 +1,20 @@
-"""tf.data input pipelines over the built `mushroom_observer` dataset, close to the JPEG-decode limit.
+"""tf.data input pipelines over the built `mushroom_observer` dataset, at the JPEG-decode limit.
 
 `load_split` reads the split's TFRecord shards (tfds's own file instructions, so any tfds
-slice like `train[:5000]` works) and parses only the two features training needs, in
-batches: tfds.load parses all twelve features one record at a time, which cost a fifth of
-the throughput on 2 cores (tools/bench_input.py).
-
-`make_pipeline`: shuffle the small encoded records (not decoded images) -> parallel JPEG
-decode -> the shared `prepare_image` (resize only when needed) -> batch -> prefetch. With
-`cache`, prepared uint8 images (230 KB each) are cached in the first epoch, then shuffled
-and batched from memory. With `EpochSeeds`, the training order is a function of the seed
-and the epoch alone, so a run resumed at epoch k sees the batches an uninterrupted run sees.
-Batches stay uint8: the model casts at its input (a quarter of float32's bytes to copy and
-to send to a GPU). Training order may be non-deterministic for speed (not with `EpochSeeds`); evaluation
-order is deterministic. Keras's `fit` feeds batches through the distribution strategy's distributed
-dataset, which prefetches them onto the GPU(s) while the current step runs.
+slice like `train[:5000]` works) as serialized records. `make_pipeline`: shuffle those small
+records (not decoded images) -> one parallel map that parses only the two features training
+needs and decodes the JPEG -> batch -> prefetch. One map per image is what keeps it at the
+decode ceiling (tools/bench_input.py, issue 28): tfds.load parses all twelve features, and a
+separate parse stage, a resize check and a tuple-building map each took their share of 2 cores.
+The builder stores every image at the dataset's size, so nothing is resized here; an image of
+another size fails loudly. With `cache`, decoded uint8 images (230 KB each) are cached in the
+first epoch, then shuffled and batched from memory. With `EpochSeeds`, the training order is a
+function of the seed and the epoch alone, so a run resumed at epoch k sees the batches an
+uninterrupted run sees. Batches stay uint8: the model casts at its input (a quarter of float32's
+bytes to copy and to send to a GPU). Training order may be non-deterministic for speed (not with
+`EpochSeeds`); evaluation order is deterministic. Keras's `fit` feeds batches through the
+distribution strategy's distributed dataset, which prefetches them onto the GPU(s) while the
+current step runs.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 import pyck_tfds  # noqa: F401  (registers mushroom_observer)
-from pyck_classifier.model.image_preprocessing import decode_image, prepare_image
+from pyck_classifier.model.image_preprocessing import decode_image
 
 AUTOTUNE = tf.data.AUTOTUNE
 _TRAINING_FEATURES = {"image": tf.io.FixedLenFeature([], tf.string), "label": tf.io.FixedLenFeature([], tf.int64)}
@@ -41,6 +42,7 @@ _METADATA_FEATURES = {"label": tf.io.FixedLenFeature([], tf.int64),
                       **{level: tf.io.FixedLenFeature([], tf.string, default_value="")
                          for level in ("species", "genus", "family")}}
 _PARSE_BATCH = 256
+_PREFETCH_BATCHES = 4  # ready while the model runs a step
 
 
 def _split_records(dataset: str, split: str, data_dir: str | None, shuffle_files: bool, seed: int
@@ -65,27 +67,43 @@ def _split_records(dataset: str, split: str, data_dir: str | None, shuffle_files
 
 def load_split(dataset: str, split: str, data_dir: str | None = None, *, shuffle_files: bool = False,
                seed: int = 0, known_size: bool = True) -> tuple[tf.data.Dataset, tfds.core.DatasetInfo]:
-    """(encoded JPEG bytes, label) of one split in stored order (shards in random order with `shuffle_files`).
+    """Serialized records of one split in stored order (shards in random order with `shuffle_files`).
 
+    `make_pipeline` parses them; `parse_record` gives (encoded JPEG bytes, label) to other readers.
     `known_size` asserts the split's example count (Keras then knows an epoch's steps); a split that
     tf.data service workers read in parts (`through_data_service`) must not carry that assertion.
     """
     records, examples, info = _split_records(dataset, split, data_dir, shuffle_files, seed)
-    parsed = (records.batch(_PARSE_BATCH)
-              .map(lambda serialized: tf.io.parse_example(serialized, _TRAINING_FEATURES), num_parallel_calls=AUTOTUNE)
-              .unbatch()
-              .map(lambda example: (example["image"], example["label"])))
     if known_size:
-        parsed = parsed.apply(tf.data.experimental.assert_cardinality(examples))
-    return parsed, info
+        records = records.apply(tf.data.experimental.assert_cardinality(examples))
+    return records, info
+
+
+def parse_record(serialized: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """One serialized record -> (encoded JPEG bytes, label): the two features training reads."""
+    example = tf.io.parse_single_example(serialized, _TRAINING_FEATURES)
+    return example["image"], example["label"]
+
+
+def decode_stored_image(encoded: tf.Tensor, image_size: tuple[int, int]) -> tf.Tensor:
+    """A stored JPEG -> uint8 (height, width, 3); the builder stored it at the dataset's `image_size`."""
+    return tf.ensure_shape(decode_image(encoded), (*image_size, 3))
+
+
+def _decoded_record(image_size: tuple[int, int]) -> Callable[[tf.Tensor], tuple[tf.Tensor, tf.Tensor]]:
+    def decoded(serialized):
+        encoded, label = parse_record(serialized)
+        return decode_stored_image(encoded, image_size), label
+
+    return decoded
 
 
 def split_examples(dataset: str, split: str, data_dir: str | None = None,
                    columns: tuple[str, ...] = ("image_id", "observation_id", "date")) -> tf.data.Dataset:
     """(uint8 image, label, {column: value}) of one split in stored order: what evaluation reads.
 
-    The same records, parse and decode as training's `load_split` and `make_pipeline`, so a split's
-    images and order are the same for the trainer's metrics and eval's. Coordinates are added where the
+    The same records and decode (`decode_stored_image`) as training's `load_split` and `make_pipeline`,
+    so a split's images and order are the same for the trainer's metrics and eval's. Coordinates are added where the
     dataset stores them (the CSV export's configs).
     """
     records, _, info = _split_records(dataset, split, data_dir, False, 0)
@@ -94,7 +112,7 @@ def split_examples(dataset: str, split: str, data_dir: str | None = None,
     shape = image_shape(info)
 
     def decoded(example):
-        image = tf.ensure_shape(decode_image(example["image"]), shape)
+        image = decode_stored_image(example["image"], shape[:2])
         return image, example["label"], {name: example[name] for name in columns}
 
     return (records.batch(_PARSE_BATCH)
@@ -169,7 +187,7 @@ def image_shape(info: tfds.core.DatasetInfo) -> tuple[int, int, int]:
 
 
 def make_pipeline(
-    encoded_and_labels: tf.data.Dataset,
+    records: tf.data.Dataset,
     *,
     image_size: tuple[int, int],
     training: bool,
@@ -184,48 +202,48 @@ def make_pipeline(
 ) -> tf.data.Dataset:
     """Batches of (uint8 images in [0, 255] of the dataset's size, labels), for `model.fit` / `evaluate`.
 
-    `image_size` is (height, width), normally the dataset's (`image_shape(info)[:2]`).
+    `records` comes from `load_split`; `image_size` is the dataset's (height, width) (`image_shape(info)[:2]`).
     `batch_transform` maps each batch after the cache and the shuffle (augmentation, one-hot labels).
     `epoch_seeds` makes the training order a function of (seed, epoch).
     `data_service` (grpc://HOST:PORT, training only) runs all of it on tf.data service workers: see
     `through_data_service` (`service_job` names a job several trainers share).
     """
     if data_service is not None:
-        return through_data_service(encoded_and_labels, data_service, image_size=image_size, batch_size=batch_size,
+        return through_data_service(records, data_service, image_size=image_size, batch_size=batch_size,
                                     shuffle_buffer=shuffle_buffer, seed=seed, batch_transform=batch_transform,
                                     job_name=service_job)
     options = tf.data.Options()
     deterministic = not training or epoch_seeds is not None  # an exact resume needs the same order into the cache
     options.deterministic = deterministic
-    options.experimental_optimization.map_parallelization = True
+    # tf.data's autotuning left whole epochs on one of 2 cores at random (tools/bench_input.py, issue 28): the
+    # maps run with a thread per usable CPU (tf.data's default without autotuning), the prefetch holds batches.
+    options.autotune.enabled = False
     # Multi-GPU: shard by example, since a small split may have fewer record files than replicas.
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    ds = encoded_and_labels.with_options(options)
+    ds = records.with_options(options)
+    decoded = _decoded_record(image_size)
 
-    def decode_and_prepare(encoded, label):
-        return prepare_image(decode_image(encoded), image_size), label
-
-    if cache:  # prepare_image is deterministic, so its output is what gets cached
-        ds = ds.map(decode_and_prepare, num_parallel_calls=AUTOTUNE, deterministic=deterministic).cache()
+    if cache:  # decoding is deterministic, so its output is what gets cached
+        ds = ds.map(decoded, num_parallel_calls=AUTOTUNE, deterministic=deterministic).cache()
     if training:
         ds = shuffled_by_epoch(ds, shuffle_buffer, seed, epoch_seeds).with_options(options)
     if not cache:
-        ds = ds.map(decode_and_prepare, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
+        ds = ds.map(decoded, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
     ds = ds.batch(batch_size, drop_remainder=False)
     if batch_transform is not None:
         ds = ds.map(batch_transform, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
-    return ds.prefetch(AUTOTUNE)
+    return ds.prefetch(_PREFETCH_BATCHES)
 
 
-def through_data_service(encoded_and_labels: tf.data.Dataset, service: str, *, image_size: tuple[int, int],
+def through_data_service(records: tf.data.Dataset, service: str, *, image_size: tuple[int, int],
                          batch_size: int, shuffle_buffer: int = 2048, seed: int = 0,
                          batch_transform: Callable | None = None, job_name: str | None = None) -> tf.data.Dataset:
-    """Training batches made by tf.data service workers: shuffle, decode, prepare, batch and `batch_transform`.
+    """Training batches made by tf.data service workers: shuffle, parse and decode, batch and `batch_transform`.
 
     Dynamic sharding: the dispatcher hands the split's record files out to the workers as they ask, so
     each example is read once per epoch however many workers there are (a worker lost mid-epoch loses its
     part of that epoch). Nothing here may hold state outside the graph (no cache, no `EpochSeeds`): the
-    graph is sent to the workers. `encoded_and_labels` comes from `load_split(..., known_size=False)`.
+    graph is sent to the workers. `records` comes from `load_split(..., known_size=False)`.
 
     Trainers that pass the same `job_name` share one job: each batch goes to one of them, so the
     cluster together still reads each example once per epoch (each new iteration of the dataset,
@@ -233,14 +251,10 @@ def through_data_service(encoded_and_labels: tf.data.Dataset, service: str, *, i
     """
     service_options = tf.data.Options()
     service_options.deterministic = False
-    service_options.experimental_optimization.map_parallelization = True
 
-    def decode_and_prepare(encoded, label):
-        return prepare_image(decode_image(encoded), image_size), label
-
-    ds = (encoded_and_labels.with_options(service_options)
+    ds = (records.with_options(service_options)
           .shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-          .map(decode_and_prepare, num_parallel_calls=AUTOTUNE)
+          .map(_decoded_record(image_size), num_parallel_calls=AUTOTUNE)
           .batch(batch_size))
     if batch_transform is not None:
         ds = ds.map(batch_transform, num_parallel_calls=AUTOTUNE)

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 from pyck_classifier.run.atomic_write import write_bytes_atomically
+from pyck_classifier.usable_cpus import usable_cpus
 from pyck_tfds.console import silenced_stderr
 
 METADATA_NAME = "pyck"
@@ -100,7 +101,7 @@ class LiteRTModel:
 
         self.content, self.name = content, name
         try:
-            self.interpreter = Interpreter(model_content=content, num_threads=threads or os.cpu_count())
+            self.interpreter = Interpreter(model_content=content, num_threads=threads or usable_cpus())
         except ValueError as err:
             raise ExportError(f"{name} is not a LiteRT model ({err}); export it again") from None
         (self._input,), (self._output,) = (self.interpreter.get_input_details(),

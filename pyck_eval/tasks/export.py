@@ -13,6 +13,7 @@ import pandas as pd
 from pyck_classifier.model import litert
 from pyck_classifier.run import run_directory
 from pyck_classifier.run.atomic_write import write_bytes_atomically
+from pyck_classifier.usable_cpus import usable_cpus
 from pyck_eval.index_page import write_index
 from pyck_eval.lazy_imports import lazy_import
 from pyck_eval.tasks import shared_options
@@ -61,7 +62,7 @@ def export(run, options: ExportOptions = ExportOptions()) -> ExportResult:
         "keras_mb": os.path.getsize(os.path.join(run.model_dir, run_directory.MODEL)) / 1e6,
         "litert_mb": len(content) / 1e6,
         "keras_images_per_s": keras_rate, "litert_images_per_s": litert_rate,
-        "speedup": litert_rate / keras_rate, "batch_size": options.batch_size, "threads": os.cpu_count(),
+        "speedup": litert_rate / keras_rate, "batch_size": options.batch_size, "threads": usable_cpus(),
     }
     with open(os.path.join(out, f"parity_{options.quantize}.json"), "w") as f:
         json.dump(parity, f, indent=2)
