@@ -241,15 +241,16 @@ def run(dataset: str, tfrecord_dir: str, array_record_dir: str | None, work: str
             "ratios": {k: round(v, 3) for k, v in ratios.items()}}
 
 
-def pinned_runs(dataset: str, data_dir: str, cores: list[int], repeats: int) -> dict:
-    """Every case in a child pinned to each core count, the counts alternating `repeats` times; best rate of each."""
+def pinned_runs(dataset: str, data_dir: str, cores: list[int], repeats: int, case_flags: list[str]) -> dict:
+    """Every case in a child pinned to each core count, the counts alternating `repeats` times; best rate of each.
+
+    `case_flags` (--n_images, --batch_size, --epochs, --cold) go to every child as given."""
     allowed = sorted(os.sched_getaffinity(0))
     reports: dict[int, dict] = {}
     for _ in range(repeats):  # alternating, so a slow spell of the machine hits every count alike
         for count in cores:
             command = [sys.executable, "-m", "tools.bench_input", f"--data_dir={data_dir}", f"--dataset={dataset}",
-                       f"--n_images={FLAGS.n_images}", f"--batch_size={FLAGS.batch_size}", f"--epochs={FLAGS.epochs}",
-                       "--repeats=1", f"--cold={FLAGS.cold}"]
+                       "--repeats=1", *case_flags]
             child = subprocess.run(command, capture_output=True, text=True, check=False,
                                    preexec_fn=lambda count=count: os.sched_setaffinity(0, allowed[:count]))
             if child.returncode:
@@ -266,8 +267,9 @@ def pinned_runs(dataset: str, data_dir: str, cores: list[int], repeats: int) -> 
                                             "d_decode_ceiling"))
         table[f"{count}_cores"] = {**rates, "per_core": {case: round(rate / count, 1) for case, rate in rates.items()},
                                    "ratios": {"a/d": round(a / d, 3), "a/b": round(a / b, 3)}}
-    return {"images": reports[cores[0]]["images"], "batch_size": FLAGS.batch_size, "epochs": FLAGS.epochs,
-            "repeats": repeats, "cold_page_cache": FLAGS.cold, **table}
+    first = reports[cores[0]]
+    return {**{key: first[key] for key in ("images", "batch_size", "epochs", "cold_page_cache")}, "repeats": repeats,
+            **table}
 
 
 def main(argv: list[str]) -> None:
@@ -288,7 +290,9 @@ def main(argv: list[str]) -> None:
                 work, FLAGS.per_family, formats=("tfrecord",) if cores else ("tfrecord", "array_record"),
                 num_shards=8 if FLAGS.data_service_workers else None)
         if cores:
-            print(json.dumps(pinned_runs(dataset, tfrecord_dir, cores, FLAGS.repeats), indent=2))
+            case_flags = [f"--n_images={FLAGS.n_images}", f"--batch_size={FLAGS.batch_size}",
+                          f"--epochs={FLAGS.epochs}", f"--cold={FLAGS.cold}"]
+            print(json.dumps(pinned_runs(dataset, tfrecord_dir, cores, FLAGS.repeats, case_flags), indent=2))
             return
         with contextlib.ExitStack() as stack:
             service = (stack.enter_context(local_data_service(FLAGS.data_service_workers))
