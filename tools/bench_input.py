@@ -13,7 +13,7 @@ cases read the very same images. Rates are images/s over two epochs, batch 32:
   b  `keras.utils.image_dataset_from_directory` on the JPEG files;
   c  the study's way: a pandas DataFrame of paths loaded batch by batch with PIL
      (what `ImageDataGenerator.flow_from_dataframe` does);
-  d  the decode ceiling: the JPEG bytes in memory, parallel `tf.io.decode_jpeg`, batched;
+  d  the decode ceiling: the JPEG bytes in memory, `tf.io.decode_jpeg` on a thread per CPU, batched;
   e  pyck's pipeline with cache on, epoch 2 only;
   f  with --data_service_workers N: pyck's training pipeline run by a tf.data service dispatcher
      (in this process) and N worker processes on this machine (`python -m pyck_train.data_service`),
@@ -195,10 +195,12 @@ def pandas_pil_rate(frame: pd.DataFrame, batch: int, epochs: Epochs, seed: int =
 def decode_ceiling_rate(encoded: list[bytes], batch: int, epochs: Epochs) -> float:
     import tensorflow as tf
 
-    ds = (tf.data.Dataset.from_tensor_slices(tf.constant(encoded))
+    options = tf.data.Options()
+    options.autotune.enabled = False  # with it, whole epochs ran on one of 2 cores at random: no ceiling then
+    ds = (tf.data.Dataset.from_tensor_slices(tf.constant(encoded)).with_options(options)
           .map(lambda data: tf.io.decode_jpeg(data, channels=3), num_parallel_calls=tf.data.AUTOTUNE,
                deterministic=False)
-          .batch(batch).prefetch(tf.data.AUTOTUNE))
+          .batch(batch).prefetch(4))
     return timed_epochs(lambda: ds, epochs)
 
 
