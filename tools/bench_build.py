@@ -26,6 +26,7 @@ import time
 
 from absl import app, flags
 
+from pyck_classifier.usable_cpus import usable_cpus
 from tools.bench_data import run_inspect, write_metadata_dump
 
 FLAGS = flags.FLAGS
@@ -112,7 +113,7 @@ def main(argv: list[str]) -> None:
     with tempfile.TemporaryDirectory(dir=FLAGS.work_dir) as work:
         scales = [measure_scale(int(s), FLAGS.per_family, work, FLAGS.repeats) for s in FLAGS.scales]
         first, last = scales[0], scales[-1]
-        result = {"machine": f"{os.cpu_count()} CPUs", "scales": scales,
+        result = {"machine": f"{usable_cpus()} CPUs", "scales": scales,
                   "ms_per_image_growth": round(last["build_ms_per_image"] / first["build_ms_per_image"], 3)}
         if len(scales) > 1:  # the fixed cost (reading metadata, splitting, tfds set-up) cancels out
             marginal = (last["images"] - first["images"]) / (last["build_seconds"] - first["build_seconds"])

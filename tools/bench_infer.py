@@ -18,6 +18,8 @@ import platform
 import numpy as np
 from absl import app, flags
 
+from pyck_classifier.usable_cpus import usable_cpus
+
 FLAGS = flags.FLAGS
 
 
@@ -64,7 +66,7 @@ def measure(model_dir: str, images: int, batch_size: int, variants: list[str]) -
                      "batch1_images_per_s": single, **litert_export.parity(labels, reference, outputs),
                      "mb": len(content) / 1e6})
     return {"model_dir": model_dir, "test_images": int(len(labels)), "batch_size": batch_size,
-            "cpu": cpu_model(), "cpus": os.cpu_count(), "rows": rows}
+            "cpu": cpu_model(), "cpus": usable_cpus(), "rows": rows}
 
 
 def main(argv: list[str]) -> None:

@@ -243,6 +243,11 @@ def run(dataset: str, tfrecord_dir: str, array_record_dir: str | None, work: str
             "ratios": {k: round(v, 3) for k, v in ratios.items()}}
 
 
+def case_rates(report: dict) -> dict[str, float]:
+    """The images/s of each case in one report of `run` (its keys a_ to e_)."""
+    return {case: rate for case, rate in report.items() if case.startswith(("a_", "b_", "c_", "d_", "e_"))}
+
+
 def pinned_runs(dataset: str, data_dir: str, cores: list[int], repeats: int, case_flags: list[str]) -> dict:
     """Every case in a child pinned to each core count, the counts alternating `repeats` times; best rate of each.
 
@@ -259,12 +264,11 @@ def pinned_runs(dataset: str, data_dir: str, cores: list[int], repeats: int, cas
                 raise SystemExit(f"bench_input pinned to {count} cores failed:\n{child.stderr[-2000:]}")
             report = json.loads(child.stdout[child.stdout.index("{"):])
             best = reports.setdefault(count, report)
-            for case, rate in report.items():
-                if case.startswith(("a_", "b_", "c_", "d_", "e_")):
-                    best[case] = max(best[case], rate)
+            for case, rate in case_rates(report).items():
+                best[case] = max(best[case], rate)
     table = {}
     for count, report in reports.items():
-        rates = {case: rate for case, rate in report.items() if case.startswith(("a_", "b_", "c_", "d_", "e_"))}
+        rates = case_rates(report)
         a, b, d = (rates[name] for name in ("a_pyck_tfrecord", "b_keras_image_dataset_from_directory",
                                             "d_decode_ceiling"))
         table[f"{count}_cores"] = {**rates, "per_core": {case: round(rate / count, 1) for case, rate in rates.items()},

@@ -16,13 +16,13 @@ Prints one JSON object.
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 import time
 from typing import TYPE_CHECKING
 
 from absl import app, flags
 
+from pyck_classifier.usable_cpus import usable_cpus
 from pyck_tfds.built_datasets import DEFAULT_DATASET
 from tools.bench_data import build_sample
 from tools.bench_infer import cpu_model
@@ -96,7 +96,7 @@ def measure(dataset: str, data_dir: str, backbone: str, n_images: int, batch: in
     pipeline_seconds, bound_seconds = timed["pipeline"], timed["bound"]
     gpus = [device.name for device in tf.config.list_physical_devices("GPU")]
     result = {"images": n_images, "batch_size": batch, "backbone": backbone, "cpu": cpu_model(),
-              "machine": f"{os.cpu_count()} CPUs", "gpu": gpus or None,
+              "machine": f"{usable_cpus()} CPUs", "gpu": gpus or None,
               "stall": {"pipeline_steps_per_second": round(steps / pipeline_seconds, 3),
                         "bound_steps_per_second": round(steps / bound_seconds, 3),
                         "stall_ratio": round(bound_seconds / pipeline_seconds, 3)}}
