@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -24,7 +25,14 @@ def test_bench_input_reports_every_case_and_ratio():
              "b_keras_image_dataset_from_directory", "c_pandas_pil_study", "e_pyck_cached_epoch2",
              "f_data_service_1_workers")
     assert report["images"] == 64 and all(case in report for case in cases)
-    assert set(report["ratios"]) == {"a/d", "a/b", "a/c", "e/d", "a_array_record/d", "f/a"}
+    assert set(report["ratios"]) == {"a/d", "a/b", "a/c", "e/d", "a/d_steady", "a/b_steady", "a_array_record/d", "f/a"}
+    assert set(report["first_batch_ms"]) == set(report["steady_images_per_second"]) == set(cases)
+    assert all(wait > 0 for wait in report["first_batch_ms"].values())
+    steady = report["steady_images_per_second"]
+    for ratio, (numerator, denominator) in {"a/d_steady": ("a_pyck_tfrecord", "d_decode_ceiling"),
+                                            "a/b_steady": ("a_pyck_tfrecord", "b_keras_image_dataset_from_directory")
+                                            }.items():
+        assert report["ratios"][ratio] == pytest.approx(steady[numerator] / steady[denominator], rel=0.02), ratio
     quotients = {"a/d": ("a_pyck_tfrecord", "d_decode_ceiling"),  # each ratio is the one its name says
                  "a/b": ("a_pyck_tfrecord", "b_keras_image_dataset_from_directory"),
                  "a/c": ("a_pyck_tfrecord", "c_pandas_pil_study"), "e/d": ("e_pyck_cached_epoch2", "d_decode_ceiling"),
@@ -52,8 +60,12 @@ def test_bench_train_reports_stall_and_feature_cache():
     report = run_bench("tools.bench_train", "--per_family=20", "--n_images=96", "--batch_size=16", "--repeats=4")
     stall = report["stall"]
     assert stall["pipeline_steps_per_second"] > 0 and stall["bound_steps_per_second"] > 0
-    # One batch repeated bounds any pipeline from above: only timing noise can take the ratio past 1.
-    assert 0 < stall["stall_ratio"] <= 1.15
+    # One batch repeated bounds any pipeline from above: only timing noise can take the ratio past 1 (it reached
+    # 1.18 on correct code with 640-image epochs here, whose times varied 2x from epoch to epoch).
+    assert 0 < stall["stall_ratio"] <= 1.3
+    assert stall["epoch_images"] == report["images"] <= 96  # the sample's train split may hold fewer
+    assert stall["startup_share_of_epoch"] == pytest.approx(stall["startup_seconds_per_epoch"] / stall["epoch_seconds"],
+                                                            rel=0.05, abs=1e-3)
     assert stall["stall_ratio"] == pytest.approx(stall["pipeline_steps_per_second"] / stall["bound_steps_per_second"],
                                                  rel=0.01)
     assert report["cpu"]
@@ -65,9 +77,24 @@ def test_bench_train_reports_stall_and_feature_cache():
 
 @pytest.mark.timing  # ratios of rates: timed alone, not beside the suite's other test process
 def test_bench_input_keeps_the_pipeline_near_the_decode_ceiling_and_ahead_of_keras():
-    # ~1,000 images: two epochs of ~0.3 s each, so the per-epoch start-up (~0.1 s) still counts. On correct code
-    # a/d was 0.87 and a/b 1.21 with 2,150 images (BENCHMARKS.md); a decode map run on one thread gives a/d ~0.5
-    # on 2 cores. The bounds leave room for a machine whose start-up weighs more.
-    report = run_bench("tools.bench_input", "--per_family=240", "--repeats=3")
-    assert report["ratios"]["a/d"] >= 0.65, report
-    assert report["ratios"]["a/b"] >= 0.9, report
+    # 1,075 images: two epochs of ~0.25 s each, so the per-epoch start-up (~0.07 s against the ceiling's ~0.015 s)
+    # weighs in the whole-epoch ratios. On correct code (2-core EPYC, 5 runs, 1,075 and 2,150 images) a/d was
+    # 0.69-0.88, a/b 0.93-1.24 and a/d after the first batch 0.81-1.0, slow spells of the VM included; with the
+    # decode map run on one thread: 0.42, 0.55 and 0.49.
+    report = run_bench("tools.bench_input", "--per_family=240", "--repeats=4")
+    assert report["ratios"]["a/d_steady"] >= 0.7, report
+    assert report["ratios"]["a/d"] >= 0.6, report
+    assert report["ratios"]["a/b"] >= 0.75, report
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
+                    reason="pins runs to 1 and 2 of this process's CPUs (Linux)")
+def test_bench_input_pins_each_core_count_and_reports_per_core_rates():
+    report = run_bench("tools.bench_input", "--per_family=20", "--n_images=64", "--epochs=1", "--repeats=1",
+                       "--cores=1,2")
+    for count in (1, 2):
+        pinned = report[f"{count}_cores"]
+        assert pinned["cpus_seen"] == count  # the child ran pinned: TensorFlow sized its pools for that many
+        assert pinned["per_core"]["a_pyck_tfrecord"] == pytest.approx(pinned["a_pyck_tfrecord"] / count, rel=0.01)
+        assert pinned["ratios"]["a/d"] == pytest.approx(pinned["a_pyck_tfrecord"] / pinned["d_decode_ceiling"],
+                                                        rel=0.02)

@@ -19,7 +19,11 @@ cases read the very same images. Rates are images/s over two epochs, batch 32:
      (in this process) and N worker processes on this machine (`python -m pyck_train.data_service`),
      the trainer's side only receiving batches. The built sample then has 8 record files, since the
      dispatcher hands out whole files.
-Prints one JSON object with every rate and the ratios a/d, a/b, a/c, e/d (and f/a). With --cold the OS
+Prints one JSON object with every rate and the ratios a/d, a/b, a/c, e/d (and f/a); each case's start-up
+apart too (the wait for an epoch's first batch: opening files, filling the shuffle buffer, the first
+decodes, in ms) and its rate after that first batch, with a/d and a/b of those steady rates (the
+whole-epoch ratios at --n_images fall as start-up weighs more). Without --cold every file the cases
+read is read through before every epoch, so it really is in the OS page cache. With --cold the OS
 page cache is dropped before every epoch, so the files really come from the disk (d holds its
 bytes in process memory, and e's cache is process memory too). With --cores each count runs in a
 child process pinned to that many of this process's CPUs (TensorFlow sizes its thread pools by the
@@ -73,27 +77,62 @@ def drop_page_cache() -> None:
 
 @dataclasses.dataclass(frozen=True)
 class Epochs:
-    """How many timed passes each case makes, and whether the OS page cache is dropped before each."""
+    """How many timed passes each case makes, and whether the OS page cache is dropped before each.
+
+    Warm runs read `files` (every file a case reads) before each pass: a VM's kernel may page idle file
+    pages out on its own (this one runs DAMON's pageout), which made a "warm" start-up 3x longer at random.
+    """
     count: int
     cold: bool = False
+    files: tuple[str, ...] = ()
 
 
-def timed_epochs(make_epoch, epochs: Epochs, skip_first: bool = False) -> float:
-    """images/s over `epochs.count` passes of the iterable returned by `make_epoch()` (each yields batches)."""
-    images, seconds = 0, 0.0
+def read_through(paths: tuple[str, ...]) -> None:
+    """Read every file once, so the next reads come from the OS page cache."""
+    for path in paths:
+        with open(path, "rb") as f:
+            while f.read(8 << 20):
+                pass
+
+
+@dataclasses.dataclass(frozen=True)
+class Rate:
+    """One case's timing: images/s over whole epochs; the wait for an epoch's first batch (its start-up: opening
+    files, filling the shuffle buffer, the first decodes); and images/s after that first batch."""
+    images_per_second: float
+    first_batch_seconds: float
+    steady_images_per_second: float
+
+    def best(self, other: Rate) -> Rate:
+        return Rate(max(self.images_per_second, other.images_per_second),
+                    min(self.first_batch_seconds, other.first_batch_seconds),
+                    max(self.steady_images_per_second, other.steady_images_per_second))
+
+
+def timed_epochs(make_epoch, epochs: Epochs, skip_first: bool = False) -> Rate:
+    """The timing of `epochs.count` passes of the iterable returned by `make_epoch()` (each yields batches);
+    the first batch's wait is the median over the passes."""
+    images, seconds, steady_images, steady_seconds, waits = 0, 0.0, 0, 0.0, []
     for epoch in range(epochs.count + int(skip_first)):
         if epochs.cold:
             drop_page_cache()
+        else:
+            read_through(epochs.files)
         start = time.perf_counter()
-        count = sum(int(batch.shape[0]) for batch in make_epoch())
+        batches = iter(make_epoch())
+        count = int(next(batches).shape[0])
+        first = time.perf_counter()
+        rest = sum(int(batch.shape[0]) for batch in batches)
         if skip_first and epoch == 0:
             continue
-        seconds += time.perf_counter() - start
-        images += count
-    return images / seconds
+        end = time.perf_counter()
+        images, seconds = images + count + rest, seconds + end - start
+        steady_images, steady_seconds = steady_images + rest, steady_seconds + end - first
+        waits.append(first - start)
+    return Rate(images / seconds, float(np.median(waits)), steady_images / steady_seconds)
 
 
-def pyck_rate(dataset: str, data_dir: str, n_images: int, batch: int, epochs: Epochs, cache: bool) -> float:
+def pyck_rate(dataset: str, data_dir: str, n_images: int, batch: int, epochs: Epochs, cache: bool) -> Rate:
     """The trainer's pipeline: shards shuffled unless cached, the (seed, epoch) order of `EpochSeeds`."""
     from pyck_classifier.data.input_pipeline import EpochSeeds, image_shape, load_split, make_pipeline
 
@@ -104,7 +143,7 @@ def pyck_rate(dataset: str, data_dir: str, n_images: int, batch: int, epochs: Ep
     return timed_epochs(lambda: pipeline, epochs, skip_first=cache)
 
 
-def data_service_rate(dataset: str, data_dir: str, n_images: int, batch: int, epochs: Epochs, service: str) -> float:
+def data_service_rate(dataset: str, data_dir: str, n_images: int, batch: int, epochs: Epochs, service: str) -> Rate:
     from pyck_classifier.data.input_pipeline import image_shape, load_split, make_pipeline
 
     ds, info = load_split(dataset, f"train[:{n_images}]", data_dir, shuffle_files=True, known_size=False)
@@ -138,7 +177,7 @@ def local_data_service(workers: int):
         dispatcher.stop()
 
 
-def array_record_rate(dataset: str, data_dir: str, n_images: int, batch: int, epochs: Epochs, seed: int = 0) -> float:
+def array_record_rate(dataset: str, data_dir: str, n_images: int, batch: int, epochs: Epochs, seed: int = 0) -> Rate:
     """tfds reads array_record only through `tfds.data_source` (random access, decoded in Python), not tf.data."""
     import tensorflow_datasets as tfds
 
@@ -172,7 +211,7 @@ def export_jpegs(dataset: str, data_dir: str, n_images: int, out: str) -> tuple[
     return encoded, pd.DataFrame(rows)
 
 
-def keras_directory_rate(folder: str, batch: int, epochs: Epochs, size: tuple[int, int]) -> float:
+def keras_directory_rate(folder: str, batch: int, epochs: Epochs, size: tuple[int, int]) -> Rate:
     import keras
 
     ds = keras.utils.image_dataset_from_directory(folder, image_size=size, batch_size=batch, shuffle=True, seed=0,
@@ -180,7 +219,7 @@ def keras_directory_rate(folder: str, batch: int, epochs: Epochs, size: tuple[in
     return timed_epochs(lambda: ds, epochs)
 
 
-def pandas_pil_rate(frame: pd.DataFrame, batch: int, epochs: Epochs, seed: int = 0) -> float:
+def pandas_pil_rate(frame: pd.DataFrame, batch: int, epochs: Epochs, seed: int = 0) -> Rate:
     rng = np.random.default_rng(seed)
 
     def epoch():
@@ -192,7 +231,7 @@ def pandas_pil_rate(frame: pd.DataFrame, batch: int, epochs: Epochs, seed: int =
     return timed_epochs(epoch, epochs)
 
 
-def decode_ceiling_rate(encoded: list[bytes], batch: int, epochs: Epochs) -> float:
+def decode_ceiling_rate(encoded: list[bytes], batch: int, epochs: Epochs) -> Rate:
     import tensorflow as tf
 
     options = tf.data.Options()
@@ -204,6 +243,16 @@ def decode_ceiling_rate(encoded: list[bytes], batch: int, epochs: Epochs) -> flo
     return timed_epochs(lambda: ds, epochs)
 
 
+def split_files(dataset: str, data_dir: str | None, n_images: int) -> list[str]:
+    """The record files `train[:n_images]` of `dataset` in `data_dir` reads (none without a data_dir)."""
+    import tensorflow_datasets as tfds
+
+    if data_dir is None:
+        return []
+    split = tfds.builder(dataset, data_dir=data_dir).info.splits[f"train[:{n_images}]"]
+    return sorted({instruction.filename for instruction in split.file_instructions})
+
+
 def run(dataset: str, tfrecord_dir: str, array_record_dir: str | None, work: str, n_images: int, batch: int,
         epochs: Epochs, repeats: int = 1, service: str | None = None, service_workers: int = 0) -> dict:
     import tensorflow_datasets as tfds
@@ -211,7 +260,13 @@ def run(dataset: str, tfrecord_dir: str, array_record_dir: str | None, work: str
     info = tfds.builder(dataset, data_dir=tfrecord_dir).info
     image_size = tuple(info.features["image"].shape[:2])
     n_images = min(n_images, info.splits["train"].num_examples)
+    if n_images < 2 * batch:
+        raise ValueError(f"{dataset} in {tfrecord_dir}: {n_images} train images, fewer than two batches of {batch}; "
+                         "an epoch's first batch is timed apart from the rest: give a larger split or --batch_size")
     encoded, frame = export_jpegs(dataset, tfrecord_dir, n_images, os.path.join(work, "jpegs"))
+    if not epochs.cold:
+        epochs = dataclasses.replace(epochs, files=(*frame["path"], *split_files(dataset, tfrecord_dir, n_images),
+                                                    *split_files(dataset, array_record_dir, n_images)))
     cases = {
         "d_decode_ceiling": lambda: decode_ceiling_rate(encoded, batch, epochs),
         "a_pyck_tfrecord": lambda: pyck_rate(dataset, tfrecord_dir, n_images, batch, epochs, cache=False),
@@ -226,20 +281,27 @@ def run(dataset: str, tfrecord_dir: str, array_record_dir: str | None, work: str
     if service:
         cases[f"f_data_service_{service_workers}_workers"] = lambda: data_service_rate(
             dataset, tfrecord_dir, n_images, batch, epochs, service)
-    best = dict.fromkeys(cases, 0.0)
+    best: dict[str, Rate] = {}
     for _ in range(repeats):  # interleaved, so a slow spell of the machine hits every case alike
         for name, measure in cases.items():
-            best[name] = max(best[name], measure())
-    a, d = best["a_pyck_tfrecord"], best["d_decode_ceiling"]
-    ratios = {"a/d": a / d, "a/b": a / best["b_keras_image_dataset_from_directory"],
-              "a/c": a / best["c_pandas_pil_study"], "e/d": best["e_pyck_cached_epoch2"] / d}
+            rate = measure()
+            best[name] = best[name].best(rate) if name in best else rate
+    rates = {name: rate.images_per_second for name, rate in best.items()}
+    steady = {name: rate.steady_images_per_second for name, rate in best.items()}
+    a, d = rates["a_pyck_tfrecord"], rates["d_decode_ceiling"]
+    ratios = {"a/d": a / d, "a/b": a / rates["b_keras_image_dataset_from_directory"],
+              "a/c": a / rates["c_pandas_pil_study"], "e/d": rates["e_pyck_cached_epoch2"] / d,
+              "a/d_steady": steady["a_pyck_tfrecord"] / steady["d_decode_ceiling"],
+              "a/b_steady": steady["a_pyck_tfrecord"] / steady["b_keras_image_dataset_from_directory"]}
     if array_record_dir:
-        ratios["a_array_record/d"] = best["a_array_record_data_source"] / d
+        ratios["a_array_record/d"] = rates["a_array_record_data_source"] / d
     if service:
-        ratios["f/a"] = best[f"f_data_service_{service_workers}_workers"] / a
+        ratios["f/a"] = rates[f"f_data_service_{service_workers}_workers"] / a
     return {"images": len(encoded), "batch_size": batch, "epochs": epochs.count, "repeats": repeats,
             "cpus": usable_cpus(), "cold_page_cache": epochs.cold,
-            **{k: round(v, 1) for k, v in best.items()},
+            **{name: round(rate, 1) for name, rate in rates.items()},
+            "first_batch_ms": {name: round(rate.first_batch_seconds * 1000, 1) for name, rate in best.items()},
+            "steady_images_per_second": {name: round(rate, 1) for name, rate in steady.items()},
             "ratios": {k: round(v, 3) for k, v in ratios.items()}}
 
 
@@ -271,7 +333,8 @@ def pinned_runs(dataset: str, data_dir: str, cores: list[int], repeats: int, cas
         rates = case_rates(report)
         a, b, d = (rates[name] for name in ("a_pyck_tfrecord", "b_keras_image_dataset_from_directory",
                                             "d_decode_ceiling"))
-        table[f"{count}_cores"] = {**rates, "per_core": {case: round(rate / count, 1) for case, rate in rates.items()},
+        table[f"{count}_cores"] = {"cpus_seen": report["cpus"], **rates,
+                                   "per_core": {case: round(rate / count, 1) for case, rate in rates.items()},
                                    "ratios": {"a/d": round(a / d, 3), "a/b": round(a / b, 3)}}
     first = reports[cores[0]]
     return {**{key: first[key] for key in ("images", "batch_size", "epochs", "cold_page_cache")}, "repeats": repeats,
@@ -282,7 +345,13 @@ def main(argv: list[str]) -> None:
     from pyck_tfds.console import quiet_python_logs
 
     quiet_python_logs()
-    cores = [int(count) for count in FLAGS.cores]
+    try:
+        cores = [int(count) for count in FLAGS.cores]
+    except ValueError:
+        raise app.UsageError(f"--cores={','.join(FLAGS.cores)}: give whole core counts, e.g. --cores=1,2") from None
+    if cores and not hasattr(os, "sched_setaffinity"):
+        raise app.UsageError(f"--cores={','.join(FLAGS.cores)}: pinning a run to some cores needs Linux's "
+                             "sched_setaffinity, which this system lacks; measure without --cores")
     if cores and not all(0 < count <= usable_cpus() for count in cores):
         raise app.UsageError(f"--cores={','.join(FLAGS.cores)}: each count must be between 1 and the "
                              f"{usable_cpus()} CPUs this process may use")

@@ -1,12 +1,15 @@
 r"""Training speed, side by side in one run: pipeline stall, the feature cache, and (on a GPU) mixed precision.
 
-    python -m tools.bench_train [--data_dir DATA --dataset mushroom_observer/family7] [--n_images 640]
+    python -m tools.bench_train [--data_dir DATA --dataset mushroom_observer/family7] [--n_images 2048]
 
 Without --data_dir a sample dump is generated and built in a temporary folder.
   stall: training steps/s of the head phase (frozen base, the fastest steps, so the most
          sensitive to a slow input) fed by pyck's pipeline vs the standard upper bound, one
          batch held in memory and repeated (no input work at all); the two alternate, best of
-         each; stall ratio = pipeline / bound (1.0: the model never waits for data).
+         each; stall ratio = pipeline / bound (1.0: the model never waits for data). Each epoch
+         starts a new pass of the pipeline, which waits for its first batch (files opened, the
+         shuffle buffer filled, the first images decoded): that start-up is reported apart, in
+         seconds and as a share of the epoch, beside the epoch's size (--n_images).
   feature cache: seconds per frozen-strategy epoch over images vs over cached pooled features
          (after the one-off extraction pass, reported too); speedup = images / features.
   precision: with a GPU, steps/s of full fine-tuning in float32 vs mixed_float16.
@@ -20,10 +23,11 @@ import tempfile
 import time
 from typing import TYPE_CHECKING
 
+import numpy as np
 from absl import app, flags
 
 from pyck_classifier.usable_cpus import usable_cpus
-from pyck_tfds.built_datasets import DEFAULT_DATASET
+from pyck_tfds.built_datasets import DEFAULT_DATASET  # before TensorFlow: keeps its start-up lines off
 from tools.bench_data import build_sample
 from tools.bench_infer import cpu_model
 
@@ -34,7 +38,8 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("data_dir", None, "A data_dir with --dataset built (default: build a sample).")
 flags.DEFINE_string("dataset", DEFAULT_DATASET, "Dataset/config in --data_dir.")
 flags.DEFINE_string("backbone", "efficientnet_lite0", "Backbone from the registry (weights are not loaded).")
-flags.DEFINE_integer("n_images", 640, "Training images per epoch.", lower_bound=8)
+flags.DEFINE_integer("n_images", 2048, "Training images per epoch (fewer if the split is smaller).",
+                     lower_bound=8)
 flags.DEFINE_integer("batch_size", 32, "Batch size.", lower_bound=1)
 flags.DEFINE_integer("repeats", 2, "Timed epochs per case, the cases alternating; the best of each is kept (more: "
                      "steadier ratios on a busy machine).", lower_bound=1)
@@ -49,14 +54,24 @@ def timed_fit(model: keras.Model, data, epochs: int = 2) -> float:
 def timed_fits(model: keras.Model, datasets: dict, epochs: int = 2) -> dict[str, float]:
     """Seconds per epoch of each dataset, best of `epochs`, alternating so that drift hits every one alike."""
     for data in datasets.values():
-        model.fit(data, epochs=1, verbose=0)  # warm-up: tracing, compiling, filling caches
+        model.fit(data, epochs=1, verbose=0, shuffle=False)  # warm-up: tracing, compiling, filling caches
     seconds = {name: [] for name in datasets}
     for _ in range(epochs):
         for name, data in datasets.items():
             start = time.perf_counter()
-            model.fit(data, epochs=1, verbose=0)
+            model.fit(data, epochs=1, verbose=0, shuffle=False)  # the pipeline shuffles; fit's own would only warn
             seconds[name].append(time.perf_counter() - start)
     return {name: min(values) for name, values in seconds.items()}
+
+
+def first_batch_seconds(data, passes: int = 5) -> float:
+    """The median wait for the first batch of a new pass over `data`: what each epoch starts with."""
+    waits = []
+    for _ in range(passes):
+        start = time.perf_counter()
+        next(iter(data))
+        waits.append(time.perf_counter() - start)
+    return float(np.median(waits))
 
 
 def compiled(model: keras.Model) -> keras.Model:
@@ -94,12 +109,16 @@ def measure(dataset: str, data_dir: str, backbone: str, n_images: int, batch: in
     compiled(model)
     timed = timed_fits(model, {"pipeline": pipeline, "bound": bound}, repeats)
     pipeline_seconds, bound_seconds = timed["pipeline"], timed["bound"]
+    startup = first_batch_seconds(pipeline)
     gpus = [device.name for device in tf.config.list_physical_devices("GPU")]
     result = {"images": n_images, "batch_size": batch, "backbone": backbone, "cpu": cpu_model(),
               "machine": f"{usable_cpus()} CPUs", "gpu": gpus or None,
-              "stall": {"pipeline_steps_per_second": round(steps / pipeline_seconds, 3),
+              "stall": {"epoch_images": n_images, "epoch_seconds": round(pipeline_seconds, 3),
+                        "pipeline_steps_per_second": round(steps / pipeline_seconds, 3),
                         "bound_steps_per_second": round(steps / bound_seconds, 3),
-                        "stall_ratio": round(bound_seconds / pipeline_seconds, 3)}}
+                        "stall_ratio": round(bound_seconds / pipeline_seconds, 3),
+                        "startup_seconds_per_epoch": round(startup, 4),
+                        "startup_share_of_epoch": round(startup / pipeline_seconds, 4)}}
 
     start = time.perf_counter()
     features, labels, _ = feature_extraction.predict_batches(
@@ -128,6 +147,9 @@ def measure(dataset: str, data_dir: str, backbone: str, n_images: int, batch: in
 
 
 def main(argv: list[str]) -> None:
+    from pyck_tfds.console import quiet_python_logs
+
+    quiet_python_logs()
     with tempfile.TemporaryDirectory() as work:
         if FLAGS.data_dir:
             dataset, data_dir = FLAGS.dataset, FLAGS.data_dir
