@@ -60,12 +60,15 @@ def test_bench_train_reports_stall_and_feature_cache():
     report = run_bench("tools.bench_train", "--per_family=20", "--n_images=96", "--batch_size=16", "--repeats=4")
     stall = report["stall"]
     assert stall["pipeline_steps_per_second"] > 0 and stall["bound_steps_per_second"] > 0
-    # One batch repeated bounds any pipeline from above: only timing noise can take the ratio past 1 (it reached
-    # 1.18 on correct code with 640-image epochs here, whose times varied 2x from epoch to epoch).
-    assert 0 < stall["stall_ratio"] <= 1.3
+    # One batch repeated bounds any pipeline from above: only timing noise can take the ratio past 1. On this VM
+    # it reached 1.18 (640-image epochs) and 1.63 (2,150-image epochs, best of 3): slow spells of minutes hit
+    # one case's epochs. The bound catches an inverted ratio, not noise.
+    assert 0 < stall["stall_ratio"] <= 2.0
     assert stall["epoch_images"] == report["images"] <= 96  # the sample's train split may hold fewer
     assert stall["startup_share_of_epoch"] == pytest.approx(stall["startup_seconds_per_epoch"] / stall["epoch_seconds"],
                                                             rel=0.05, abs=1e-3)
+    assert 0 <= stall["input_wait_share"] < 1  # timed within the steps: waiting for a batch is part of each step
+    assert stall["stall_ratio_from_waits"] == pytest.approx(1 - stall["input_wait_share"], abs=1e-3)
     assert stall["stall_ratio"] == pytest.approx(stall["pipeline_steps_per_second"] / stall["bound_steps_per_second"],
                                                  rel=0.01)
     assert report["cpu"]

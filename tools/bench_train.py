@@ -6,10 +6,13 @@ Without --data_dir a sample dump is generated and built in a temporary folder.
   stall: training steps/s of the head phase (frozen base, the fastest steps, so the most
          sensitive to a slow input) fed by pyck's pipeline vs the standard upper bound, one
          batch held in memory and repeated (no input work at all); the two alternate, best of
-         each; stall ratio = pipeline / bound (1.0: the model never waits for data). Each epoch
-         starts a new pass of the pipeline, which waits for its first batch (files opened, the
-         shuffle buffer filled, the first images decoded): that start-up is reported apart, in
-         seconds and as a share of the epoch, beside the epoch's size (--n_images).
+         each; stall ratio = pipeline / bound (1.0: the model never waits for data). Epochs
+         far apart can fall in different slow spells of a shared machine, so the stall is also
+         timed within each step: the share of an epoch spent waiting for the next batch, and
+         1 - that share (`stall_ratio_from_waits`). Each epoch starts a new pass of the pipeline,
+         which waits for its first batch (files opened, the shuffle buffer filled, the first images
+         decoded): that start-up is reported apart, in seconds and as a share of the epoch,
+         beside the epoch's size (--n_images).
   feature cache: seconds per frozen-strategy epoch over images vs over cached pooled features
          (after the one-off extraction pass, reported too); speedup = images / features.
   precision: with a GPU, steps/s of full fine-tuning in float32 vs mixed_float16.
@@ -64,14 +67,34 @@ def timed_fits(model: keras.Model, datasets: dict, epochs: int = 2) -> dict[str,
     return {name: min(values) for name, values in seconds.items()}
 
 
-def first_batch_seconds(data, passes: int = 5) -> float:
-    """The median wait for the first batch of a new pass over `data`: what each epoch starts with."""
-    waits = []
-    for _ in range(passes):
-        start = time.perf_counter()
-        next(iter(data))
-        waits.append(time.perf_counter() - start)
-    return float(np.median(waits))
+def input_waits(model: keras.Model, data, epochs: int) -> dict[str, float]:
+    """Where the time of an epoch goes, step by step: waiting for the next batch vs training on it.
+
+    Both are timed in the same steps, so a slow spell of the machine weighs on them alike (the epochs
+    that `timed_fits` compares can fall in different spells). The median epoch of `epochs`; the wait for
+    the first batch (the epoch's start-up: files, shuffle buffer, first decodes) is reported apart.
+    Blocking `train_on_batch` calls: the next batch is prepared by the pipeline's prefetch meanwhile,
+    as in `fit`, so any wait here is time the model spent without data.
+    """
+    model.train_on_batch(*next(iter(data)))  # warm-up: tracing and compiling the step
+    shares, first_waits = [], []
+    for _ in range(epochs):
+        waited, total, first_wait = 0.0, 0.0, None
+        batches = iter(data)
+        while True:
+            start = time.perf_counter()
+            batch = next(batches, None)
+            ready = time.perf_counter()
+            if batch is None:
+                break
+            model.train_on_batch(*batch)
+            waited, total = waited + ready - start, total + time.perf_counter() - start
+            first_wait = ready - start if first_wait is None else first_wait
+        shares.append(waited / total)
+        first_waits.append(first_wait)
+    share = float(np.median(shares))
+    return {"input_wait_share": round(share, 4), "stall_ratio_from_waits": round(1 - share, 4),
+            "startup_seconds_per_epoch": round(float(np.median(first_waits)), 4)}
 
 
 def compiled(model: keras.Model) -> keras.Model:
@@ -87,6 +110,7 @@ def measure(dataset: str, data_dir: str, backbone: str, n_images: int, batch: in
     import tensorflow_datasets as tfds
 
     from pyck_classifier.data.input_pipeline import (
+        EpochSeeds,
         image_shape,
         load_split,
         make_pipeline,
@@ -99,7 +123,9 @@ def measure(dataset: str, data_dir: str, backbone: str, n_images: int, batch: in
     n_images = min(n_images, tfds.builder(dataset, data_dir=data_dir).info.splits["train"].num_examples)
     encoded, info = load_split(dataset, f"train[:{n_images}]", data_dir, shuffle_files=True)
     shape = image_shape(info)
-    pipeline = make_pipeline(encoded, image_size=shape[:2], training=True, batch_size=batch)
+    # The trainer's configuration, `EpochSeeds` order included (its callback is left out: every epoch then
+    # takes epoch 0's order, which costs the same).
+    pipeline = make_pipeline(encoded, image_size=shape[:2], training=True, batch_size=batch, epoch_seeds=EpochSeeds())
     steps = -(-n_images // batch)
     bound = tf.data.Dataset.from_tensors(next(iter(pipeline))).repeat(steps)  # no input work: the upper bound
 
@@ -109,16 +135,15 @@ def measure(dataset: str, data_dir: str, backbone: str, n_images: int, batch: in
     compiled(model)
     timed = timed_fits(model, {"pipeline": pipeline, "bound": bound}, repeats)
     pipeline_seconds, bound_seconds = timed["pipeline"], timed["bound"]
-    startup = first_batch_seconds(pipeline)
+    waits = input_waits(model, pipeline, repeats)
     gpus = [device.name for device in tf.config.list_physical_devices("GPU")]
     result = {"images": n_images, "batch_size": batch, "backbone": backbone, "cpu": cpu_model(),
               "machine": f"{usable_cpus()} CPUs", "gpu": gpus or None,
               "stall": {"epoch_images": n_images, "epoch_seconds": round(pipeline_seconds, 3),
                         "pipeline_steps_per_second": round(steps / pipeline_seconds, 3),
                         "bound_steps_per_second": round(steps / bound_seconds, 3),
-                        "stall_ratio": round(bound_seconds / pipeline_seconds, 3),
-                        "startup_seconds_per_epoch": round(startup, 4),
-                        "startup_share_of_epoch": round(startup / pipeline_seconds, 4)}}
+                        "stall_ratio": round(bound_seconds / pipeline_seconds, 3), **waits,
+                        "startup_share_of_epoch": round(waits["startup_seconds_per_epoch"] / pipeline_seconds, 4)}}
 
     start = time.perf_counter()
     features, labels, _ = feature_extraction.predict_batches(
