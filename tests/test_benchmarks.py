@@ -90,6 +90,13 @@ def test_bench_input_keeps_the_pipeline_near_the_decode_ceiling_and_ahead_of_ker
     assert report["ratios"]["a/b"] >= 0.75, report
 
 
+@pytest.mark.parametrize("cores", ["x", "0", "99"])
+def test_bench_input_refuses_bad_core_counts_in_one_line(cores):
+    result = run_python("-m", "tools.bench_input", f"--cores={cores}", timeout=120)
+    assert result.returncode != 0 and f"--cores={cores}:" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 @pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
                     reason="pins runs to 1 and 2 of this process's CPUs (Linux)")
 def test_bench_input_pins_each_core_count_and_reports_per_core_rates():

@@ -45,6 +45,11 @@ _PARSE_BATCH = 256
 _PREFETCH_BATCHES = 4  # ready while the model runs a step
 
 
+def _file_records(filename, skip, take) -> tf.data.Dataset:
+    """The records of one file instruction: `take` records after the first `skip`."""
+    return tf.data.TFRecordDataset(filename, buffer_size=8 << 20).skip(skip).take(take)
+
+
 def _split_records(dataset: str, split: str, data_dir: str | None, shuffle_files: bool, seed: int
                    ) -> tuple[tf.data.Dataset, int, tfds.core.DatasetInfo]:
     """The split's serialized records (tfds's own file instructions), their count and the dataset's info."""
@@ -58,16 +63,15 @@ def _split_records(dataset: str, split: str, data_dir: str | None, shuffle_files
     if len(instructions) == 1:  # one file: read it directly. A parallel interleave hands each record across
         # threads, which made filling the shuffle buffer, the start of every epoch, 2-3x slower (issue 28).
         only = instructions[0]
-        records = tf.data.TFRecordDataset(only.filename, buffer_size=8 << 20).skip(only.skip).take(only.take)
-        return records, examples, info
+        return _file_records(only.filename, only.skip, only.take), examples, info
     files = tf.data.Dataset.from_tensor_slices((
         [i.filename for i in instructions], tf.constant([i.skip for i in instructions], tf.int64),
         tf.constant([i.take for i in instructions], tf.int64)))
     if shuffle_files:
         files = files.shuffle(len(instructions), seed=seed, reshuffle_each_iteration=True)
     records = files.interleave(
-        lambda filename, skip, take: tf.data.TFRecordDataset(filename, buffer_size=8 << 20).skip(skip).take(take),
-        cycle_length=min(4, len(instructions)), num_parallel_calls=AUTOTUNE, deterministic=not shuffle_files)
+        _file_records, cycle_length=min(4, len(instructions)), num_parallel_calls=AUTOTUNE,
+        deterministic=not shuffle_files)
     return records, examples, info
 
 
