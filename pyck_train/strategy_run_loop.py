@@ -16,12 +16,15 @@ Scores are sums and counts all-reduced over the replicas, so every worker logs t
 
 from __future__ import annotations
 
+import itertools
 import secrets
 import time
 from typing import Callable
 
 import keras
 import tensorflow as tf
+
+from pyck_classifier.data.input_pipeline import is_endless
 
 
 def _at_least_one(images, labels):
@@ -104,8 +107,13 @@ def fit(model: keras.Model, train_batches: tf.data.Dataset | Callable[[tf.distri
 
     `train_batches` is the global batches (each worker keeps its shard), or a function of the input context
     that gives this worker's own batches (tf.data service: a worker may get more batches than another; one
-    that runs out steps on empty batches until every worker is done, so the collectives stay matched).
+    that runs out steps on empty batches until every worker is done, so the collectives stay matched). An endless
+    stream of epochs (`input_pipeline.is_endless`) is read by one iterator, `steps_per_epoch` batches an epoch, as
+    `fit` reads it.
     """
+    endless = is_endless(train_batches)
+    if endless and not steps_per_epoch:
+        raise ValueError("an endless stream of epochs needs steps_per_epoch: the number of batches in one epoch")
     train_step, eval_step = make_steps(model, strategy, global_batch=global_batch, label_smoothing=label_smoothing,
                                        class_weight=class_weight, jit_compile=jit_compile)
     distributed_train = (strategy.distribute_datasets_from_function(train_batches) if callable(train_batches)
@@ -119,13 +127,14 @@ def fit(model: keras.Model, train_batches: tf.data.Dataset | Callable[[tf.distri
     with strategy.scope():  # a restore builds the optimizer's variables: under the strategy, as fit does
         callback_list.on_train_begin()
     logs: dict[str, float] = {}
+    stream = None  # started after the first `on_epoch_begin`: `EpochSeeds` sets the epoch the stream starts at
     for epoch in range(model._initial_epoch or 0, epochs):
         start = time.perf_counter()
         callback_list.on_epoch_begin(epoch)
+        if stream is None or not endless:
+            stream = iter(distributed_train)
         loss = correct = count = 0.0
-        for step, batch in enumerate(distributed_train):
-            if steps_per_epoch and step >= steps_per_epoch:
-                break
+        for step, batch in enumerate(itertools.islice(stream, steps_per_epoch)):
             callback_list.on_train_batch_begin(step)
             batch_loss, batch_correct, batch_count = (float(v) for v in train_step(batch))
             loss, correct, count = loss + batch_loss, correct + batch_correct, count + batch_count

@@ -37,7 +37,14 @@ import pandas as pd
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from pyck_classifier.data.input_pipeline import EpochSeeds, image_shape, load_split, make_pipeline, read_columns
+from pyck_classifier.data.input_pipeline import (
+    EpochSeeds,
+    image_shape,
+    is_endless,
+    load_split,
+    make_pipeline,
+    read_columns,
+)
 from pyck_classifier.data.label_level import label_level, split_taxonomy
 from pyck_classifier.model import feature_extraction, litert
 from pyck_classifier.model.backbones.registry import get_backbone_spec
@@ -91,7 +98,7 @@ class _Data:
     train_months: np.ndarray
     train_coordinates: tuple[np.ndarray, np.ndarray]  # latitude, longitude; NaN where unknown
     augment: Callable  # the training batches' transform: augmentation, one-hot labels
-    steps: int
+    steps: int  # an epoch's batches: the split's, or --steps_per_epoch's limit below that
     batch: int  # global batch (per replica x replicas)
     epoch_seeds: EpochSeeds  # the training order is a function of (seed, epoch): resumed runs see the same batches
 
@@ -130,15 +137,18 @@ def _load_data(config: TrainConfig, batch: int) -> _Data:
     augment = batch_augmenter(config.augment, len(labels), mixup=config.mixup, cutmix=config.cutmix, seed=config.seed)
     epoch_seeds = EpochSeeds()
     multi_worker = config.distribution == "multi_worker"
+    columns = read_columns(config.dataset, train_split, config.data_dir, ("label", "date", "latitude", "longitude"))
+    steps = -(-len(columns["label"]) // batch)
+    limit = config.steps_per_epoch if 0 < config.steps_per_epoch < steps else None  # a limit past the split is none
+    steps = limit or steps
     pipelines = {
         name: make_pipeline(ds, image_size=shape[:2], training=name == "train", batch_size=batch, cache=config.cache,
                             shuffle_buffer=config.shuffle_buffer, seed=config.seed,
                             batch_transform=augment if name == "train" else None, epoch_seeds=epoch_seeds,
+                            epoch_batches=limit if name == "train" else None,
                             data_service=config.data_service if name == "train" and not multi_worker else None)
         for name, (ds, _) in raw.items()
     }
-    columns = read_columns(config.dataset, train_split, config.data_dir, ("label", "date", "latitude", "longitude"))
-    steps = config.steps_per_epoch or -(-len(columns["label"]) // batch)
     return _Data(raw, pipelines, labels, shape, columns["label"].astype(np.int64), months_of(columns["date"]),
                  (columns["latitude"], columns["longitude"]), augment, steps, batch, epoch_seeds)
 
@@ -298,8 +308,8 @@ def _head_on_cached_features(model: keras.Model, run: _Run, tag: str):
         head = feature_extraction.head_on_features(model)
     train_batches = feature_extraction.feature_pipeline(train_x, train_y, training=True, batch_size=run.data.batch,
                                                         seed=config.seed, shuffle_buffer=config.shuffle_buffer,
-                                                        epoch_seeds=run.data.epoch_seeds
-                                                        ).map(_one_hot(num_classes))
+                                                        epoch_seeds=run.data.epoch_seeds,
+                                                        epoch_batches=run.data.steps).map(_one_hot(num_classes))
     validation_batches = feature_extraction.feature_pipeline(val_x, val_y, training=False,
                                                              batch_size=run.data.batch).map(_one_hot(num_classes))
     return head, train_batches, validation_batches
@@ -330,14 +340,16 @@ def _train_phase(model: keras.Model, run: _Run, index: int, phase: Phase, extra_
     _compile(fitted, run, rate)
     callbacks = _callbacks(run, tag, phase, best_file, plateau=isinstance(rate, float)) + list(extra_callbacks)
     class_weight = optimization.class_weights(config.class_weight, data.train_labels, num_classes)
+    # An endless stream of epochs (`EpochSeeds`) is cut into epochs by the step count, and read by one iterator.
+    steps = data.steps if is_endless(train_batches) else config.steps_per_epoch or None
     if run.multi_worker:  # Keras 3's fit cannot run under MultiWorkerMirroredStrategy
         strategy_run_loop.fit(fitted, train_batches, validation_data=validation_batches, epochs=epochs,
-                              steps_per_epoch=config.steps_per_epoch or None, class_weight=class_weight,
+                              steps_per_epoch=steps, class_weight=class_weight,
                               callbacks=callbacks, strategy=run.distribution, global_batch=data.batch,
                               label_smoothing=config.label_smoothing, jit_compile=config.jit_compile)
     else:
         fitted.fit(train_batches, validation_data=validation_batches, epochs=epochs,
-                   steps_per_epoch=config.steps_per_epoch or None, class_weight=class_weight, callbacks=callbacks,
+                   steps_per_epoch=steps, class_weight=class_weight, callbacks=callbacks,
                    shuffle=False, verbose=2)  # the training pipeline shuffles; fit's own shuffle only warns
     best_in_memory = next((c for c in callbacks if isinstance(c, BestWeightsInMemory)), None)
     if best_in_memory is not None and best_in_memory.weights is not None:

@@ -52,8 +52,9 @@ def test_bad_flag_is_a_usage_error_before_any_work(tmp_path, flag):
     assert not model_dir.exists()
 
 
-# Fine-tuning from the full split's first 16 images, every epoch whole (steps_per_epoch=0: the resumable path).
-FINETUNE = dict(strategy="freeze_then_finetune", epochs=1, fine_tune_epochs=3, steps_per_epoch=0, train_subset=16)
+# Fine-tuning from the full split's first 16 images (2 batches), each epoch cut to the first batch of its own
+# (seed, epoch) order by --steps_per_epoch=1, which resumes exactly (before, epoch 2 was a pass's second batch).
+FINETUNE = dict(strategy="freeze_then_finetune", epochs=1, fine_tune_epochs=3, steps_per_epoch=1, train_subset=16)
 # The quickstart's path: frozen base, head on cached features, the whole train split.
 CACHED = dict(strategy="frozen", cache_features=True, epochs=6, steps_per_epoch=0, head="gap", learning_rate=0.01,
               train_subset=100_000)

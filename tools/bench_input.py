@@ -5,9 +5,10 @@ r"""Input pipeline throughput, side by side in one run: pyck vs Keras, vs the st
 
 Without --data_dir a sample dump is generated and built (TFRecord and array_record) in a
 temporary folder. The train split's JPEG bytes are also written out as class folders, so all
-cases read the very same images. Rates are images/s over two epochs, batch 32:
-  a  pyck's training pipeline on the built TFRecord dataset, as the trainer makes it (shard order
-     shuffled, `EpochSeeds`: the seeded, resumable order); and the same
+cases read the very same images. Rates are images/s over five epochs (--epochs: the shortest
+training phase in configs/; the trainer keeps one iterator, so one start-up, for a phase), batch 32:
+  a  pyck's training pipeline on the built TFRecord dataset, as the trainer makes and reads it (shard
+     order shuffled, `EpochSeeds`: the seeded, resumable order; one iterator for every epoch, warm); and the same
      images from the array_record build through `tfds.data_source` (tfds has no tf.data reader
      for array_record: random access, decoded in Python, as grain or PyTorch users read it);
   b  `keras.utils.image_dataset_from_directory` on the JPEG files;
@@ -21,11 +22,13 @@ cases read the very same images. Rates are images/s over two epochs, batch 32:
      dispatcher hands out whole files.
 Prints one JSON object with every rate and the ratios a/d, a/b, a/c, e/d (and f/a); each case's start-up
 apart too (the wait for an epoch's first batch: opening files, filling the shuffle buffer, the first
-decodes, in ms) and its rate after that first batch, with a/d and a/b of those steady rates (the
+decodes, in ms; the median epoch's and the first epoch's, which is a phase's start) and its rate after
+that first batch, with a/d and a/b of those steady rates (the
 whole-epoch ratios at --n_images fall as start-up weighs more). Without --cold every file the cases
-read is read through before every epoch, so it really is in the OS page cache. With --cold the OS
-page cache is dropped before every epoch, so the files really come from the disk (d holds its
-bytes in process memory, and e's cache is process memory too). With --cores each count runs in a
+read is read through before each case's first epoch, so it really is in the OS page cache, and its
+epochs run back to back. With --cold the OS page cache is dropped before every epoch, so the files
+really come from the disk (d holds its bytes in process memory, and e's cache is process memory
+too), and a's epochs each start an iterator of their own. With --cores each count runs in a
 child process pinned to that many of this process's CPUs (TensorFlow sizes its thread pools by the
 CPUs it may use), on the same built data, and the report adds each rate per core.
 """
@@ -34,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import json
 import os
 import socket
@@ -57,7 +61,8 @@ flags.DEFINE_string("dataset", DEFAULT_DATASET, "Dataset/config in --data_dir.")
 flags.DEFINE_integer("n_images", 3000, "Train images used (fewer if the split is smaller).", lower_bound=32)
 flags.DEFINE_integer("per_family", 480, "Sample dump size when no --data_dir is given.", lower_bound=10)
 flags.DEFINE_integer("batch_size", 32, "Batch size of every case.", lower_bound=1)
-flags.DEFINE_integer("epochs", 2, "Epochs timed per case.", lower_bound=1)
+flags.DEFINE_integer("epochs", 5, "Epochs timed per case (a training phase's: the shortest in configs/ is 5).",
+                     lower_bound=1)
 flags.DEFINE_bool("cold", False, "Drop the OS page cache before every epoch (Linux, root): files come from disk, "
                   "as for a dump larger than memory.")
 flags.DEFINE_integer("repeats", 2, "Each case is measured this many times, cases interleaved; the best counts.",
@@ -79,8 +84,9 @@ def drop_page_cache() -> None:
 class Epochs:
     """How many timed passes each case makes, and whether the OS page cache is dropped before each.
 
-    Warm runs read `files` (every file a case reads) before each pass: a VM's kernel may page idle file
-    pages out on its own (this one runs DAMON's pageout), which made a "warm" start-up 3x longer at random.
+    Warm runs read `files` (every file a case reads) before a case's first pass: a VM's kernel may page idle
+    file pages out on its own (this one runs DAMON's pageout, after ~60 s idle), which made a "warm" start-up
+    3x longer at random. Reading them again between passes would let a running iterator (a's) read ahead.
     """
     count: int
     cold: bool = False
@@ -98,25 +104,30 @@ def read_through(paths: tuple[str, ...]) -> None:
 @dataclasses.dataclass(frozen=True)
 class Rate:
     """One case's timing: images/s over whole epochs; the wait for an epoch's first batch (its start-up: opening
-    files, filling the shuffle buffer, the first decodes); and images/s after that first batch."""
+    files, filling the shuffle buffer, the first decodes), the median epoch's and the first epoch's (a training
+    phase's start, where an iterator lasts the phase); and images/s after each epoch's first batch."""
     images_per_second: float
     first_batch_seconds: float
+    first_epoch_first_batch_seconds: float
     steady_images_per_second: float
 
     def best(self, other: Rate) -> Rate:
         return Rate(max(self.images_per_second, other.images_per_second),
                     min(self.first_batch_seconds, other.first_batch_seconds),
+                    min(self.first_epoch_first_batch_seconds, other.first_epoch_first_batch_seconds),
                     max(self.steady_images_per_second, other.steady_images_per_second))
 
 
 def timed_epochs(make_epoch, epochs: Epochs, skip_first: bool = False) -> Rate:
     """The timing of `epochs.count` passes of the iterable returned by `make_epoch()` (each yields batches);
-    the first batch's wait is the median over the passes."""
+    the first batch's wait is the median over the passes. Warm, the files are read through before the first
+    pass and the passes run back to back, as a trainer runs its epochs; cold, the page cache is dropped before
+    every pass."""
     images, seconds, steady_images, steady_seconds, waits = 0, 0.0, 0, 0.0, []
     for epoch in range(epochs.count + int(skip_first)):
         if epochs.cold:
             drop_page_cache()
-        else:
+        elif epoch == 0:
             read_through(epochs.files)
         start = time.perf_counter()
         batches = iter(make_epoch())
@@ -129,18 +140,30 @@ def timed_epochs(make_epoch, epochs: Epochs, skip_first: bool = False) -> Rate:
         images, seconds = images + count + rest, seconds + end - start
         steady_images, steady_seconds = steady_images + rest, steady_seconds + end - first
         waits.append(first - start)
-    return Rate(images / seconds, float(np.median(waits)), steady_images / steady_seconds)
+    return Rate(images / seconds, float(np.median(waits)), waits[0], steady_images / steady_seconds)
 
 
 def pyck_rate(dataset: str, data_dir: str, n_images: int, batch: int, epochs: Epochs, cache: bool) -> Rate:
-    """The trainer's pipeline: shards shuffled unless cached, the (seed, epoch) order of `EpochSeeds`."""
+    """The trainer's pipeline: shards shuffled unless cached, the (seed, epoch) order of `EpochSeeds`, an epoch's
+    steps at a time from one iterator, as `fit` reads it. Cold, every epoch starts an iterator of its own: the
+    page cache is dropped between epochs, which a running iterator would race (reading the next epoch's first
+    records meanwhile), so cold rates include every epoch's start-up."""
     from pyck_classifier.data.input_pipeline import EpochSeeds, image_shape, load_split, make_pipeline
 
     ds, info = load_split(dataset, f"train[:{n_images}]", data_dir, shuffle_files=not cache)
+    steps = -(-int(ds.cardinality()) // batch)
     pipeline = make_pipeline(ds, image_size=image_shape(info)[:2], training=True, batch_size=batch, cache=cache,
                              epoch_seeds=EpochSeeds())
     pipeline = pipeline.map(lambda images, labels: images)
-    return timed_epochs(lambda: pipeline, epochs, skip_first=cache)
+    stream = None
+
+    def epoch():
+        nonlocal stream
+        if stream is None or epochs.cold:
+            stream = iter(pipeline)
+        return itertools.islice(stream, steps)
+
+    return timed_epochs(epoch, epochs, skip_first=cache)
 
 
 def data_service_rate(dataset: str, data_dir: str, n_images: int, batch: int, epochs: Epochs, service: str) -> Rate:
@@ -301,6 +324,8 @@ def run(dataset: str, tfrecord_dir: str, array_record_dir: str | None, work: str
             "cpus": usable_cpus(), "cold_page_cache": epochs.cold,
             **{name: round(rate, 1) for name, rate in rates.items()},
             "first_batch_ms": {name: round(rate.first_batch_seconds * 1000, 1) for name, rate in best.items()},
+            "first_batch_ms_first_epoch": {name: round(rate.first_epoch_first_batch_seconds * 1000, 1)
+                                           for name, rate in best.items()},
             "steady_images_per_second": {name: round(rate, 1) for name, rate in steady.items()},
             "ratios": {k: round(v, 3) for k, v in ratios.items()}}
 

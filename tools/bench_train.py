@@ -9,9 +9,10 @@ Without --data_dir a sample dump is generated and built in a temporary folder.
          each; stall ratio = pipeline / bound (1.0: the model never waits for data). Epochs
          far apart can fall in different slow spells of a shared machine, so the stall is also
          timed within each step: the share of an epoch spent waiting for the next batch, and
-         1 - that share (`stall_ratio_from_waits`). Each epoch starts a new pass of the pipeline,
-         which waits for its first batch (files opened, the shuffle buffer filled, the first images
-         decoded): that start-up is reported apart, in seconds and as a share of the epoch,
+         1 - that share (`stall_ratio_from_waits`). As in the trainer, one iterator reads epoch
+         after epoch: a phase's first epoch waits for its first batch (files opened, the shuffle
+         buffer filled, the first images decoded), later epochs' start-up overlaps the previous
+         epoch's last steps; both are reported apart, in seconds and as a share of the epoch,
          beside the epoch's size (--n_images).
   feature cache: seconds per frozen-strategy epoch over images vs over cached pooled features
          (after the one-off extraction pass, reported too); speedup = images / features.
@@ -49,52 +50,65 @@ flags.DEFINE_integer("repeats", 2, "Timed epochs per case, the cases alternating
 flags.DEFINE_integer("per_family", 120, "Sample dump size when no --data_dir is given.", lower_bound=10)
 
 
-def timed_fit(model: keras.Model, data, epochs: int = 2) -> float:
-    """Seconds per epoch, best of `epochs` after a warm-up epoch that traces and compiles."""
-    return timed_fits(model, {"data": data}, epochs)["data"]
+def timed_fit(model: keras.Model, data, epochs: int = 2, steps: int | None = None) -> float:
+    """Seconds per epoch, best of `epochs` (see `timed_fits`)."""
+    return timed_fits(model, {"data": data}, epochs, steps)["data"]
 
 
-def timed_fits(model: keras.Model, datasets: dict, epochs: int = 2) -> dict[str, float]:
-    """Seconds per epoch of each dataset, best of `epochs`, alternating so that drift hits every one alike."""
-    for data in datasets.values():
-        model.fit(data, epochs=1, verbose=0, shuffle=False)  # warm-up: tracing, compiling, filling caches
+def timed_fits(model: keras.Model, datasets: dict, epochs: int = 2, steps: int | None = None) -> dict[str, float]:
+    """Seconds per epoch of each dataset, best of `epochs`, alternating so that drift hits every one alike.
+
+    Each timed epoch is the second of a two-epoch `fit` of `steps` steps: its first traces and compiles the step
+    and starts the pipeline; an endless stream of epochs (the trainer's) keeps its iterator into the second,
+    as it does in a training phase.
+    """
+    import keras
+
+    class EpochSeconds(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds = time.perf_counter() - self.start
+
     seconds = {name: [] for name in datasets}
     for _ in range(epochs):
         for name, data in datasets.items():
-            start = time.perf_counter()
-            model.fit(data, epochs=1, verbose=0, shuffle=False)  # the pipeline shuffles; fit's own would only warn
-            seconds[name].append(time.perf_counter() - start)
+            timer = EpochSeconds()
+            model.fit(data, epochs=2, steps_per_epoch=steps, verbose=0, shuffle=False,  # the pipeline shuffles
+                      callbacks=[timer])
+            seconds[name].append(timer.seconds)
     return {name: min(values) for name, values in seconds.items()}
 
 
-def input_waits(model: keras.Model, data, epochs: int) -> dict[str, float]:
+def input_waits(model: keras.Model, data, epochs: int, steps: int) -> dict[str, float]:
     """Where the time of an epoch goes, step by step: waiting for the next batch vs training on it.
 
     Both are timed in the same steps, so a slow spell of the machine weighs on them alike (the epochs
-    that `timed_fits` compares can fall in different spells). The median epoch of `epochs`; the wait for
-    the first batch (the epoch's start-up: files, shuffle buffer, first decodes) is reported apart.
-    Blocking `train_on_batch` calls: the next batch is prepared by the pipeline's prefetch meanwhile,
-    as in `fit`, so any wait here is time the model spent without data.
+    that `timed_fits` compares can fall in different spells). One iterator for `epochs` + 1 epochs of
+    `steps` batches, as `fit` reads the trainer's stream: the first epoch's wait for its first batch is a
+    phase's start-up (files, shuffle buffer, first decodes); the median of the later epochs is reported,
+    their start-up apart. Blocking `train_on_batch` calls: the next batch is prepared by the pipeline's
+    prefetch meanwhile, as in `fit`, so any wait here is time the model spent without data.
     """
     model.train_on_batch(*next(iter(data)))  # warm-up: tracing and compiling the step
     shares, first_waits = [], []
-    for _ in range(epochs):
+    batches = iter(data)
+    for _ in range(epochs + 1):
         waited, total, first_wait = 0.0, 0.0, None
-        batches = iter(data)
-        while True:
+        for _ in range(steps):
             start = time.perf_counter()
-            batch = next(batches, None)
+            batch = next(batches)
             ready = time.perf_counter()
-            if batch is None:
-                break
             model.train_on_batch(*batch)
             waited, total = waited + ready - start, total + time.perf_counter() - start
             first_wait = ready - start if first_wait is None else first_wait
         shares.append(waited / total)
         first_waits.append(first_wait)
-    share = float(np.median(shares))
+    share = float(np.median(shares[1:]))
     return {"input_wait_share": round(share, 4), "stall_ratio_from_waits": round(1 - share, 4),
-            "startup_seconds_per_epoch": round(float(np.median(first_waits)), 4)}
+            "startup_seconds_per_epoch": round(float(np.median(first_waits[1:])), 4),
+            "startup_seconds_first_epoch": round(first_waits[0], 4)}
 
 
 def compiled(model: keras.Model) -> keras.Model:
@@ -123,8 +137,8 @@ def measure(dataset: str, data_dir: str, backbone: str, n_images: int, batch: in
     n_images = min(n_images, tfds.builder(dataset, data_dir=data_dir).info.splits["train"].num_examples)
     encoded, info = load_split(dataset, f"train[:{n_images}]", data_dir, shuffle_files=True)
     shape = image_shape(info)
-    # The trainer's configuration, `EpochSeeds` order included (its callback is left out: every epoch then
-    # takes epoch 0's order, which costs the same).
+    # The trainer's configuration, `EpochSeeds` order included: an endless stream of epochs from epoch 0 (its
+    # callback is left out: it would only set the epoch the next iterator starts at).
     pipeline = make_pipeline(encoded, image_size=shape[:2], training=True, batch_size=batch, epoch_seeds=EpochSeeds())
     steps = -(-n_images // batch)
     bound = tf.data.Dataset.from_tensors(next(iter(pipeline))).repeat(steps)  # no input work: the upper bound
@@ -133,9 +147,9 @@ def measure(dataset: str, data_dir: str, backbone: str, n_images: int, batch: in
                              head="dense:128,dropout:0.25,dense:32,dropout:0.25")
     apply_phase(backbone_of(model), phases("frozen")[0], get_backbone_spec(backbone))
     compiled(model)
-    timed = timed_fits(model, {"pipeline": pipeline, "bound": bound}, repeats)
+    timed = timed_fits(model, {"pipeline": pipeline, "bound": bound}, repeats, steps)
     pipeline_seconds, bound_seconds = timed["pipeline"], timed["bound"]
-    waits = input_waits(model, pipeline, repeats)
+    waits = input_waits(model, pipeline, repeats, steps)
     gpus = [device.name for device in tf.config.list_physical_devices("GPU")]
     result = {"images": n_images, "batch_size": batch, "backbone": backbone, "cpu": cpu_model(),
               "machine": f"{usable_cpus()} CPUs", "gpu": gpus or None,

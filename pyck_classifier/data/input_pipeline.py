@@ -148,9 +148,10 @@ class EpochSeeds(keras.callbacks.Callback):
 
     tf.data's own reshuffling draws each epoch's order from how many times the dataset was
     iterated, and Keras keeps dropout's random state outside the weights it saves; both start
-    again in a resumed process. With this callback (it sets the epoch before the epoch's batches
-    are drawn) a run resumed at epoch k trains exactly as an uninterrupted one. Augmentation
-    layers in the input pipeline keep their own random state (a resumed run draws other crops).
+    again in a resumed process. With this callback (it sets the epoch before the training
+    iterator starts, and each model's seeds at every epoch) a run resumed at epoch k trains exactly
+    as an uninterrupted one. Augmentation layers in the input pipeline keep their own random state
+    (a resumed run draws other crops).
     """
 
     COUNTER_STRIDE = 1 << 24  # random draws one epoch may take before the next epoch's begin
@@ -168,27 +169,41 @@ class EpochSeeds(keras.callbacks.Callback):
                 variable.assign(state)
 
 
-def shuffled_by_epoch(ds: tf.data.Dataset, buffer_size: int, seed: int, epoch_seeds: EpochSeeds | None
+def shuffled_by_epoch(ds: tf.data.Dataset, buffer_size: int, seed: int, epoch_seeds: EpochSeeds | None,
+                      each_epoch: Callable[[tf.data.Dataset], tf.data.Dataset] = lambda examples: examples
                       ) -> tf.data.Dataset:
-    """`ds` shuffled anew every epoch: by (seed, epoch) with `epoch_seeds`, else by tf.data's iteration count."""
-    if epoch_seeds is None:
-        return ds.shuffle(buffer_size, seed=seed, reshuffle_each_iteration=True)
+    """`ds` shuffled anew every epoch, then `each_epoch` (what ends an epoch: its map and batches).
 
-    def epoch_order(_):  # runs each time an iterator starts, i.e. once per epoch, reading the epoch then
+    Without `epoch_seeds`: one epoch per iteration, ordered by tf.data's iteration count. With it:
+    epoch after epoch without end, from the epoch `epoch_seeds` holds when iteration starts, each
+    ordered by (seed, epoch); `fit` then needs `steps_per_epoch`, and keeps one iterator for the
+    whole phase, so the next epoch's shuffle buffer fills while the model trains on the current
+    epoch's last batches (a new iterator per epoch waited for it: issue 28's per-epoch start-up).
+    """
+    if epoch_seeds is None:
+        return each_epoch(ds.shuffle(buffer_size, seed=seed, reshuffle_each_iteration=True))
+
+    def epoch_order(epoch):
         # The op seed is a tensor (seed, epoch); tf's seed helper compares seeds in Python, which a tensor
         # cannot do beside a global seed of 0, so this function's graph takes no global seed: the order
         # depends on (seed, epoch) alone.
         graph = tf.compat.v1.get_default_graph()
         global_seed, graph.seed = graph.seed, None
         try:
-            return ds.shuffle(buffer_size, seed=seed * 1_000_003 + epoch_seeds.epoch, reshuffle_each_iteration=False)
+            shuffled = ds.shuffle(buffer_size, seed=seed * 1_000_003 + epoch, reshuffle_each_iteration=False)
         finally:
             graph.seed = global_seed
+        return each_epoch(shuffled)
 
-    shuffled = tf.data.Dataset.from_tensors(0).flat_map(epoch_order)
-    if ds.cardinality() >= 0:  # keep the known size: Keras then counts steps instead of running out of data
-        shuffled = shuffled.apply(tf.data.experimental.assert_cardinality(ds.cardinality()))
-    return shuffled
+    # The first epoch is read once, when the iterator draws its first element (after `on_epoch_begin`).
+    epochs = tf.data.Dataset.from_tensors(0).flat_map(lambda _: tf.data.Dataset.counter(start=epoch_seeds.epoch))
+    return epochs.flat_map(epoch_order).apply(tf.data.experimental.assert_cardinality(tf.data.INFINITE_CARDINALITY))
+
+
+def is_endless(batches) -> bool:
+    """Whether `batches` is an endless stream of epochs (`shuffled_by_epoch` with `EpochSeeds`): its consumer must
+    count an epoch's steps."""
+    return isinstance(batches, tf.data.Dataset) and int(batches.cardinality()) == tf.data.INFINITE_CARDINALITY
 
 
 def image_shape(info: tfds.core.DatasetInfo) -> tuple[int, int, int]:
@@ -207,6 +222,7 @@ def make_pipeline(
     seed: int = 0,
     batch_transform: Callable[[tf.Tensor, tf.Tensor], tuple[tf.Tensor, tf.Tensor]] | None = None,
     epoch_seeds: EpochSeeds | None = None,
+    epoch_batches: int | None = None,
     data_service: str | None = None,
     service_job: str | None = None,
 ) -> tf.data.Dataset:
@@ -214,7 +230,8 @@ def make_pipeline(
 
     `records` comes from `load_split`; `image_size` is the dataset's (height, width) (`image_shape(info)[:2]`).
     `batch_transform` maps each batch after the cache and the shuffle (augmentation, one-hot labels).
-    `epoch_seeds` makes the training order a function of (seed, epoch).
+    `epoch_seeds` makes the training order a function of (seed, epoch), and the batches an endless stream of
+    epochs (`shuffled_by_epoch`): `epoch_batches` then cuts each epoch to its first batches (smoke runs).
     `data_service` (grpc://HOST:PORT, training only) runs all of it on tf.data service workers: see
     `through_data_service` (`service_job` names a job several trainers share).
     """
@@ -233,13 +250,16 @@ def make_pipeline(
     ds = records.with_options(options)
     decoded = _decoded_record(image_size)
 
+    def batches(examples: tf.data.Dataset) -> tf.data.Dataset:  # decoded, batched: one epoch's end
+        if not cache:
+            examples = examples.map(decoded, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
+        examples = examples.batch(batch_size, drop_remainder=False)
+        return examples.take(epoch_batches) if epoch_batches else examples
+
     if cache:  # decoding is deterministic, so its output is what gets cached
         ds = ds.map(decoded, num_parallel_calls=AUTOTUNE, deterministic=deterministic).cache()
-    if training:
-        ds = shuffled_by_epoch(ds, shuffle_buffer, seed, epoch_seeds).with_options(options)
-    if not cache:
-        ds = ds.map(decoded, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
-    ds = ds.batch(batch_size, drop_remainder=False)
+    ds = shuffled_by_epoch(ds, shuffle_buffer, seed, epoch_seeds, batches) if training else batches(ds)
+    ds = ds.with_options(options)
     if batch_transform is not None:
         ds = ds.map(batch_transform, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
     return ds.prefetch(_PREFETCH_BATCHES)

@@ -92,13 +92,18 @@ def predict_batches(model, batches: tf.data.Dataset, description: str = "feature
 
 
 def feature_pipeline(features: np.ndarray, labels: np.ndarray, *, training: bool, batch_size: int, seed: int = 0,
-                     shuffle_buffer: int | None = None, epoch_seeds: EpochSeeds | None = None) -> tf.data.Dataset:
-    """Batches of (pooled features, labels); training ones shuffled every epoch (by epoch with `epoch_seeds`).
+                     shuffle_buffer: int | None = None, epoch_seeds: EpochSeeds | None = None,
+                     epoch_batches: int | None = None) -> tf.data.Dataset:
+    """Batches of (pooled features, labels); training ones shuffled every epoch (by epoch with `epoch_seeds`,
+    then an endless stream of epochs, each cut to `epoch_batches` when given: see `make_pipeline`).
 
     With the image pipeline's `shuffle_buffer`, the batches hold the same examples as `make_pipeline`'s
     (the default buffer holds every example).
     """
+    def batches(examples: tf.data.Dataset) -> tf.data.Dataset:
+        examples = examples.batch(batch_size)
+        return examples.take(epoch_batches) if epoch_batches else examples
+
     ds = tf.data.Dataset.from_tensor_slices((features, labels))
-    if training:
-        ds = shuffled_by_epoch(ds, shuffle_buffer or len(labels), seed, epoch_seeds)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    ds = shuffled_by_epoch(ds, shuffle_buffer or len(labels), seed, epoch_seeds, batches) if training else batches(ds)
+    return ds.prefetch(tf.data.AUTOTUNE)
