@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from tests.conftest import run_python
+from tests.conftest import BUILT_DATASET, run_python
 
 pytestmark = pytest.mark.slow
 
@@ -96,6 +96,13 @@ def test_bench_input_keeps_the_pipeline_near_the_decode_ceiling_and_ahead_of_ker
 def test_bench_input_refuses_bad_core_counts_in_one_line(cores):
     result = run_python("-m", "tools.bench_input", f"--cores={cores}", timeout=120)
     assert result.returncode != 0 and f"--cores={cores}:" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bench_input_refuses_a_split_of_fewer_than_two_batches_in_one_line(built_data_dir):
+    result = run_python("-m", "tools.bench_input", f"--data_dir={built_data_dir}", f"--dataset={BUILT_DATASET}",
+                        "--batch_size=100000", timeout=300)
+    assert result.returncode != 0 and "fewer than two batches of 100000" in result.stderr
     assert "Traceback" not in result.stderr
 
 

@@ -276,6 +276,10 @@ def split_files(dataset: str, data_dir: str | None, n_images: int) -> list[str]:
     return sorted({instruction.filename for instruction in split.file_instructions})
 
 
+class TooFewImages(ValueError):
+    """The split cannot give an epoch of two batches."""
+
+
 def run(dataset: str, tfrecord_dir: str, array_record_dir: str | None, work: str, n_images: int, batch: int,
         epochs: Epochs, repeats: int = 1, service: str | None = None, service_workers: int = 0) -> dict:
     import tensorflow_datasets as tfds
@@ -284,8 +288,9 @@ def run(dataset: str, tfrecord_dir: str, array_record_dir: str | None, work: str
     image_size = tuple(info.features["image"].shape[:2])
     n_images = min(n_images, info.splits["train"].num_examples)
     if n_images < 2 * batch:
-        raise ValueError(f"{dataset} in {tfrecord_dir}: {n_images} train images, fewer than two batches of {batch}; "
-                         "an epoch's first batch is timed apart from the rest: give a larger split or --batch_size")
+        raise TooFewImages(f"{dataset} in {tfrecord_dir}: {n_images} train images, fewer than two batches of "
+                           f"{batch}; an epoch's first batch is timed apart from the rest: give a larger split or a "
+                           "smaller --batch_size")
     encoded, frame = export_jpegs(dataset, tfrecord_dir, n_images, os.path.join(work, "jpegs"))
     if not epochs.cold:
         epochs = dataclasses.replace(epochs, files=(*frame["path"], *split_files(dataset, tfrecord_dir, n_images),
@@ -397,8 +402,11 @@ def main(argv: list[str]) -> None:
         with contextlib.ExitStack() as stack:
             service = (stack.enter_context(local_data_service(FLAGS.data_service_workers))
                        if FLAGS.data_service_workers else None)
-            report = run(dataset, tfrecord_dir, array_record_dir, work, FLAGS.n_images, FLAGS.batch_size,
-                         Epochs(FLAGS.epochs, FLAGS.cold), FLAGS.repeats, service, FLAGS.data_service_workers)
+            try:
+                report = run(dataset, tfrecord_dir, array_record_dir, work, FLAGS.n_images, FLAGS.batch_size,
+                             Epochs(FLAGS.epochs, FLAGS.cold), FLAGS.repeats, service, FLAGS.data_service_workers)
+            except TooFewImages as error:
+                raise app.UsageError(str(error)) from None
         print(json.dumps(report, indent=2))
 
 
