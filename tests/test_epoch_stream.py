@@ -11,11 +11,8 @@ EXAMPLES, BATCH = 10, 4  # 3 batches an epoch, the last of 2
 
 
 def stream(epoch_seeds: EpochSeeds, epoch_batches: int | None = None) -> tf.data.Dataset:
-    def batches(examples):
-        examples = examples.batch(BATCH)
-        return examples.take(epoch_batches) if epoch_batches else examples
-
-    return shuffled_by_epoch(tf.data.Dataset.range(EXAMPLES), EXAMPLES, 7, epoch_seeds, batches)
+    return shuffled_by_epoch(tf.data.Dataset.range(EXAMPLES), EXAMPLES, 7, epoch_seeds,
+                             lambda examples: examples.batch(BATCH), epoch_batches)
 
 
 def epochs_of(iterator, epochs: int, steps: int = 3) -> list[list[int]]:

@@ -50,9 +50,9 @@ flags.DEFINE_integer("repeats", 2, "Timed epochs per case, the cases alternating
 flags.DEFINE_integer("per_family", 120, "Sample dump size when no --data_dir is given.", lower_bound=10)
 
 
-def timed_fit(model: keras.Model, data, epochs: int = 2, steps: int | None = None) -> float:
+def timed_fit(model: keras.Model, data, epochs: int = 2) -> float:
     """Seconds per epoch, best of `epochs` (see `timed_fits`)."""
-    return timed_fits(model, {"data": data}, epochs, steps)["data"]
+    return timed_fits(model, {"data": data}, epochs)["data"]
 
 
 def timed_fits(model: keras.Model, datasets: dict, epochs: int = 2, steps: int | None = None) -> dict[str, float]:

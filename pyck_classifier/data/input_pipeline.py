@@ -170,9 +170,10 @@ class EpochSeeds(keras.callbacks.Callback):
 
 
 def shuffled_by_epoch(ds: tf.data.Dataset, buffer_size: int, seed: int, epoch_seeds: EpochSeeds | None,
-                      each_epoch: Callable[[tf.data.Dataset], tf.data.Dataset] = lambda examples: examples
-                      ) -> tf.data.Dataset:
-    """`ds` shuffled anew every epoch, then `each_epoch` (what ends an epoch: its map and batches).
+                      each_epoch: Callable[[tf.data.Dataset], tf.data.Dataset] = lambda examples: examples,
+                      epoch_batches: int | None = None) -> tf.data.Dataset:
+    """`ds` shuffled anew every epoch, then `each_epoch` (what ends an epoch: its map and batches), each epoch
+    cut to its first `epoch_batches` elements when given (smoke runs).
 
     Without `epoch_seeds`: one epoch per iteration, ordered by tf.data's iteration count. With it:
     epoch after epoch without end, from the epoch `epoch_seeds` holds when iteration starts, each
@@ -180,8 +181,12 @@ def shuffled_by_epoch(ds: tf.data.Dataset, buffer_size: int, seed: int, epoch_se
     whole phase, so the next epoch's shuffle buffer fills while the model trains on the current
     epoch's last batches (a new iterator per epoch waited for it: issue 28's per-epoch start-up).
     """
+    def ended(shuffled: tf.data.Dataset) -> tf.data.Dataset:
+        epoch = each_epoch(shuffled)
+        return epoch.take(epoch_batches) if epoch_batches else epoch
+
     if epoch_seeds is None:
-        return each_epoch(ds.shuffle(buffer_size, seed=seed, reshuffle_each_iteration=True))
+        return ended(ds.shuffle(buffer_size, seed=seed, reshuffle_each_iteration=True))
 
     def epoch_order(epoch):
         # The op seed is a tensor (seed, epoch); tf's seed helper compares seeds in Python, which a tensor
@@ -193,7 +198,7 @@ def shuffled_by_epoch(ds: tf.data.Dataset, buffer_size: int, seed: int, epoch_se
             shuffled = ds.shuffle(buffer_size, seed=seed * 1_000_003 + epoch, reshuffle_each_iteration=False)
         finally:
             graph.seed = global_seed
-        return each_epoch(shuffled)
+        return ended(shuffled)
 
     # The first epoch is read once, when the iterator draws its first element (after `on_epoch_begin`).
     epochs = tf.data.Dataset.from_tensors(0).flat_map(lambda _: tf.data.Dataset.counter(start=epoch_seeds.epoch))
@@ -253,12 +258,11 @@ def make_pipeline(
     def batches(examples: tf.data.Dataset) -> tf.data.Dataset:  # decoded, batched: one epoch's end
         if not cache:
             examples = examples.map(decoded, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
-        examples = examples.batch(batch_size, drop_remainder=False)
-        return examples.take(epoch_batches) if epoch_batches else examples
+        return examples.batch(batch_size, drop_remainder=False)
 
     if cache:  # decoding is deterministic, so its output is what gets cached
         ds = ds.map(decoded, num_parallel_calls=AUTOTUNE, deterministic=deterministic).cache()
-    ds = shuffled_by_epoch(ds, shuffle_buffer, seed, epoch_seeds, batches) if training else batches(ds)
+    ds = shuffled_by_epoch(ds, shuffle_buffer, seed, epoch_seeds, batches, epoch_batches) if training else batches(ds)
     ds = ds.with_options(options)
     if batch_transform is not None:
         ds = ds.map(batch_transform, num_parallel_calls=AUTOTUNE, deterministic=deterministic)

@@ -100,10 +100,8 @@ def feature_pipeline(features: np.ndarray, labels: np.ndarray, *, training: bool
     With the image pipeline's `shuffle_buffer`, the batches hold the same examples as `make_pipeline`'s
     (the default buffer holds every example).
     """
-    def batches(examples: tf.data.Dataset) -> tf.data.Dataset:
-        examples = examples.batch(batch_size)
-        return examples.take(epoch_batches) if epoch_batches else examples
-
     ds = tf.data.Dataset.from_tensor_slices((features, labels))
-    ds = shuffled_by_epoch(ds, shuffle_buffer or len(labels), seed, epoch_seeds, batches) if training else batches(ds)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    if training:
+        return shuffled_by_epoch(ds, shuffle_buffer or len(labels), seed, epoch_seeds,
+                                 lambda examples: examples.batch(batch_size), epoch_batches).prefetch(tf.data.AUTOTUNE)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
