@@ -69,6 +69,9 @@ class TrainConfig:
     warmup_epochs: float = option(0.0, "cosine: linear warm-up from 0, in epochs, at the start of each phase.",
                                    lower=0.0)
     label_smoothing: float = option(0.0, "Label smoothing of the cross-entropy.", lower=0.0, upper=0.5)
+    ema_momentum: float = option(0.0, "Keep an exponential moving average of the weights with this momentum "
+                                 "(e.g. 0.99; 0: off): validation, the best checkpoint and the final model use the "
+                                 "averaged weights, training goes on from the trained ones.", lower=0.0, upper=0.9999)
     class_weight: str = option("none", "balanced: weigh each class n / (classes x n_class) in the loss, so rare "
                                 "classes count as much as common ones.", choices=CLASS_WEIGHTS)
     # Augmentation and evaluation

@@ -25,9 +25,12 @@ from pyck_classifier.run.atomic_write import replaced_atomically, write_text_ato
 
 _WEIGHTS = re.compile(r"epoch_(\d+)\.weights\.h5$")
 _KERAS_BACKUP = "latest.weights.h5"  # what Keras's BackupAndRestore, which pyck used before, leaves
-# What EarlyStopping and ReduceLROnPlateau count across epochs (a fresh fit resets them).
+# What EarlyStopping and ReduceLROnPlateau count across epochs (a fresh fit resets them), and whether
+# SwapEMAWeights left the averaged weights in the model at the epoch's end (then the optimizer holds the
+# trained ones, which it swaps back before the next epoch trains).
 COUNTERS = {keras.callbacks.EarlyStopping: ("wait", "best", "best_epoch", "stopped_epoch"),
-            keras.callbacks.ReduceLROnPlateau: ("wait", "cooldown_counter", "best")}
+            keras.callbacks.ReduceLROnPlateau: ("wait", "cooldown_counter", "best"),
+            keras.callbacks.SwapEMAWeights: ("_ema_weights_in_model",)}
 
 
 class ResumeError(RuntimeError):
@@ -52,8 +55,8 @@ def _counters(callback: keras.callbacks.Callback) -> tuple[str, ...]:
 class EpochBackup(keras.callbacks.Callback):
     """Restores the newest complete backup when training begins; with `write`, saves one after each epoch.
 
-    `counted`: the run's EarlyStopping / ReduceLROnPlateau, whose counters are saved and restored
-    with the weights. A worker that is not the chief restores the chief's backup and writes nothing.
+    `counted`: the run's EarlyStopping / ReduceLROnPlateau / SwapEMAWeights, whose counters are saved and
+    restored with the weights. A worker that is not the chief restores the chief's backup and writes nothing.
     """
 
     def __init__(self, folder: str, counted: list[keras.callbacks.Callback] = (), write: bool = True):

@@ -7,6 +7,10 @@
   ReduceLROnPlateau and `partial` its exponential decay per epoch.
 - `--label_smoothing`: categorical cross-entropy on smoothed one-hot labels (the training
   batches carry one-hot labels, which MixUp and CutMix need anyway).
+- `--ema_momentum`: the optimizer keeps an exponential moving average of the weights (Keras's
+  `use_ema`); `averaged_weights_callbacks` puts the averages in the model for validation and at
+  every epoch's end, so the best checkpoint, early stopping and the epoch backup see them, and
+  swaps the trained weights back before the next epoch trains.
 - `--class_weight=balanced`: each class weighs n / (classes x n_class) in the loss
   (scikit-learn's `compute_class_weight`), so a rare family counts as much as a common one.
 """
@@ -38,12 +42,21 @@ def learning_rate(schedule: str, rate: float, *, epochs: int, steps_per_epoch: i
     return rate
 
 
-def build_optimizer(name: str, rate, weight_decay: float = 0.0) -> keras.optimizers.Optimizer:
+def build_optimizer(name: str, rate, weight_decay: float = 0.0, ema_momentum: float = 0.0
+                    ) -> keras.optimizers.Optimizer:
+    """`name`'s optimizer; with `ema_momentum` > 0 it also keeps a moving average of the weights it trains."""
+    averaged = dict(use_ema=True, ema_momentum=ema_momentum) if ema_momentum > 0 else {}
     if name == "adam":
-        return keras.optimizers.Adam(rate)
+        return keras.optimizers.Adam(rate, **averaged)
     if name == "adamw":
-        return keras.optimizers.AdamW(rate, weight_decay=weight_decay)
+        return keras.optimizers.AdamW(rate, weight_decay=weight_decay, **averaged)
     raise ValueError(f"unknown optimizer {name!r}; choose from {', '.join(OPTIMIZERS)}")
+
+
+def averaged_weights_callbacks(ema_momentum: float) -> list[keras.callbacks.Callback]:
+    """What makes a `build_optimizer(..., ema_momentum)` run validate and checkpoint its averaged weights: first
+    in the callback list, so the callbacks after it see the averages at every epoch's end."""
+    return [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if ema_momentum > 0 else []
 
 
 def classification_loss(label_smoothing: float = 0.0) -> keras.losses.Loss:

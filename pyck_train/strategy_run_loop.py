@@ -139,8 +139,10 @@ def fit(model: keras.Model, train_batches: tf.data.Dataset | Callable[[tf.distri
             batch_loss, batch_correct, batch_count = (float(v) for v in train_step(batch))
             loss, correct, count = loss + batch_loss, correct + batch_correct, count + batch_count
             callback_list.on_train_batch_end(step, {"loss": loss / max(count, 1.0)})
-        logs = {"accuracy": correct / max(count, 1.0), "loss": loss / max(count, 1.0),
-                **_evaluate(eval_step, distributed_validation),
+        callback_list.on_test_begin()  # as fit's validation: SwapEMAWeights puts the averaged weights in
+        validation = _evaluate(eval_step, distributed_validation)
+        callback_list.on_test_end(validation)
+        logs = {"accuracy": correct / max(count, 1.0), "loss": loss / max(count, 1.0), **validation,
                 "learning_rate": float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))}
         print(f"Epoch {epoch + 1}/{epochs} - {time.perf_counter() - start:.0f}s - {count:.0f} examples - "
               + " - ".join(f"{k}: {v:.4f}" for k, v in logs.items() if k != "learning_rate"), flush=True)

@@ -218,15 +218,16 @@ def _callbacks(run: _Run, tag: str, phase: Phase, best_file: str, plateau: bool)
         _cut_history(directory, tag)
     earlier = _best_epoch(directory, tag)  # a resumed phase must beat what it reached before the interruption
     threshold = earlier["best_val_accuracy"] if earlier else None
+    callbacks = optimization.averaged_weights_callbacks(config.ema_momentum)  # first: the rest see the averages
     if run.role.is_chief:
-        callbacks = [
+        callbacks += [
             BestCheckpoint(best_file, threshold),
             keras.callbacks.CSVLogger(directory.history(tag), append=True),
             keras.callbacks.TensorBoard(directory.logs(tag)),
             run.data.epoch_seeds,
         ]
     else:
-        callbacks = [run.data.epoch_seeds]
+        callbacks.append(run.data.epoch_seeds)
     if run.multi_worker:  # the best weights in memory: no worker waits on the chief's file
         callbacks.append(BestWeightsInMemory(threshold))
     if phase.name == "finetune":
@@ -290,7 +291,7 @@ def _pooled_features(model: keras.Model, run: _Run):
 def _compile(model: keras.Model, run: _Run, rate) -> None:
     config = run.config
     with run.distribution.scope():
-        model.compile(optimization.build_optimizer(config.optimizer, rate, config.weight_decay),
+        model.compile(optimization.build_optimizer(config.optimizer, rate, config.weight_decay, config.ema_momentum),
                       loss=optimization.classification_loss(config.label_smoothing),
                       metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")], jit_compile=config.jit_compile)
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pyck_classifier.data.input_pipeline import make_pipeline
+from pyck_classifier.data.input_pipeline import EpochSeeds, make_pipeline
 from pyck_classifier.posthoc.month_prior import MonthPrior, months_of
 from pyck_classifier.posthoc.test_time_augmentation import tta_views, with_tta
 from pyck_train import optimization
@@ -48,11 +48,81 @@ def test_augmentation_changes_training_batches_only():
     np.testing.assert_array_equal(_batches(evaluation)[0], _batches(again)[0])
 
 
+@pytest.mark.parametrize("kind, mixers", [("light", dict(mixup=0.2, cutmix=1.0)), ("randaugment", {})])
+def test_seeded_augmentation_repeats_run_to_run_and_on_resume(kind, mixers):
+    """With `EpochSeeds` a training batch's augmentation is a function of (seed, epoch, batch): the same in
+    two runs, and in a run resumed at epoch 1, although the map augments 8 batches in parallel."""
+    encoded, _ = _encoded_images(count=64)
+
+    def epochs(start: int, count: int) -> list[list[np.ndarray]]:
+        seeds = EpochSeeds()
+        seeds.epoch.assign(start)
+        pipeline = make_pipeline(encoded, image_size=(24, 32), training=True, batch_size=8, shuffle_buffer=64,
+                                 batch_transform=batch_augmenter(kind, 4, seed=0, **mixers), epoch_seeds=seeds)
+        stream = iter(pipeline)
+        return [[np.concatenate([np.ravel(t) for t in next(stream)]) for _ in range(8)] for _ in range(count)]
+
+    first, again, resumed = epochs(0, 2), epochs(0, 2), epochs(1, 1)
+    np.testing.assert_array_equal(np.stack(first[0]), np.stack(again[0]))
+    np.testing.assert_array_equal(np.stack(first[1]), np.stack(again[1]))
+    np.testing.assert_array_equal(np.stack(first[1]), np.stack(resumed[0]))
+    assert not np.array_equal(np.stack(first[0]), np.stack(first[1]))
+
+
 def test_no_augmentation_only_casts_and_one_hot_encodes():
     images = tf.constant(np.random.default_rng(1).integers(0, 256, (3, 8, 8, 3)), tf.uint8)
     out_images, out_labels = batch_augmenter("none", 3)(images, tf.constant([2, 0, 1]))
     np.testing.assert_array_equal(out_images.numpy(), images.numpy().astype(np.float32))
     np.testing.assert_array_equal(out_labels.numpy(), np.eye(3)[[2, 0, 1]])
+
+
+class _WeightsSeen(keras.callbacks.Callback):
+    """The model's weights after every training step, at every epoch's begin and end, and the validation loss."""
+
+    def __init__(self):
+        super().__init__()
+        self.steps, self.begins, self.ends, self.val_losses = [], [], [], []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.begins.append(self.model.get_weights())
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps.append(self.model.get_weights())
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.ends.append(self.model.get_weights())
+        self.val_losses.append(logs["val_loss"])
+
+
+def test_averaged_weights_are_what_validation_and_the_epoch_end_see_and_training_goes_on_from_the_trained():
+    """--ema_momentum: at each epoch's end the model holds the moving average of the weights it trained (computed
+    here by hand from the weights after every step), validation scored those, and the next epoch trains on
+    from the trained weights."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(32, 3)).astype(np.float32)
+    y = np.eye(2, dtype=np.float32)[rng.integers(0, 2, 32)]
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation="softmax")])
+    model.compile(optimization.build_optimizer("adam", 0.1, ema_momentum=0.5), loss="categorical_crossentropy")
+    seen = _WeightsSeen()
+    model.fit(x, y, batch_size=8, epochs=3, validation_data=(x, y), shuffle=False, verbose=0,
+              callbacks=[*optimization.averaged_weights_callbacks(0.5), seen])
+    average = None
+    for step, weights in enumerate(seen.steps, start=1):
+        average = weights if average is None else [0.5 * a + 0.5 * w for a, w in zip(average, weights)]
+        if step % 4 == 0:  # an epoch's end: 32 examples in batches of 8
+            epoch = step // 4 - 1
+            for held, expected in zip(seen.ends[epoch], average):
+                np.testing.assert_allclose(held, expected, rtol=1e-5, atol=1e-6)
+            kernel, bias = seen.ends[epoch]
+            logits = x @ kernel + bias
+            probabilities = np.exp(logits - logits.max(1, keepdims=True))
+            probabilities /= probabilities.sum(1, keepdims=True)
+            assert seen.val_losses[epoch] == pytest.approx(-np.mean(np.log((probabilities * y).sum(1))), rel=1e-4)
+            if epoch + 1 < len(seen.begins):  # the next epoch starts from the trained weights, not the averages
+                for begun, trained in zip(seen.begins[epoch + 1], weights):
+                    np.testing.assert_allclose(begun, trained, rtol=1e-6)
+    assert not np.allclose(seen.ends[-1][0], seen.steps[-1][0])
 
 
 def test_balanced_class_weights():

@@ -53,8 +53,11 @@ def test_bad_flag_is_a_usage_error_before_any_work(tmp_path, flag):
 
 
 # Fine-tuning from the full split's first 16 images (2 batches), each epoch cut to the first batch of its own
-# (seed, epoch) order by --steps_per_epoch=1, which resumes exactly (before, epoch 2 was a pass's second batch).
-FINETUNE = dict(strategy="freeze_then_finetune", epochs=1, fine_tune_epochs=3, steps_per_epoch=1, train_subset=16)
+# (seed, epoch) order by --steps_per_epoch=1, which resumes exactly (before, epoch 2 was a pass's second batch),
+# augmented by (seed, epoch, batch), which resumes exactly too (before, from the layers' generators, started anew),
+# with a moving average of the weights (the backup holds the averages in the model, the trained ones in the optimizer).
+FINETUNE = dict(strategy="freeze_then_finetune", epochs=1, fine_tune_epochs=3, steps_per_epoch=1, train_subset=16,
+                augment="light", ema_momentum=0.5)
 # The quickstart's path: frozen base, head on cached features, the whole train split.
 CACHED = dict(strategy="frozen", cache_features=True, epochs=6, steps_per_epoch=0, head="gap", learning_rate=0.01,
               train_subset=100_000)
@@ -155,12 +158,17 @@ def test_the_quickstart_path_killed_mid_phase_resumes_where_it_stopped(cached_ru
 def test_a_run_killed_while_fine_tuning_keeps_its_head_phase_and_resumes(finetune_run, tmp_path):
     config, uninterrupted = finetune_run
     config = dataclasses.replace(config, model_dir=str(tmp_path / "model"))
-    resumed, fits = killed_and_resumed(config, kill_after=2)  # the head's epoch, then fine-tuning's first
-    assert fits.epochs == [[1, 2]]  # the finished head phase is not fitted again; fine-tuning goes on at epoch 2
+    # Killed after the head's epoch and fine-tuning's first two (after one step the average is the trained weights).
+    resumed, fits = killed_and_resumed(config, kill_after=3)
+    assert fits.epochs == [[2]]  # the finished head phase is not fitted again; fine-tuning goes on at epoch 3
     history = {tag: pd.read_csv(os.path.join(config.model_dir, f"history_{tag}.csv"))["epoch"].tolist()
                for tag in ("0_head", "1_finetune")}
     assert history == {"0_head": [0], "1_finetune": [0, 1, 2]}
     assert_same_run(resumed, uninterrupted)
+    # Every epoch trained alike, not only the kept one: the losses of the resumed epochs' augmented batches.
+    losses = [pd.read_csv(os.path.join(folder, "history_1_finetune.csv"))[["loss", "val_loss"]]
+              for folder in (config.model_dir, finetune_run[0].model_dir)]
+    np.testing.assert_allclose(losses[0].to_numpy(), losses[1].to_numpy(), atol=1e-6)
 
 
 def test_cli_with_the_quickstart_flagfile_reproduces_its_flags(data_dir, tmp_path):

@@ -150,8 +150,7 @@ class EpochSeeds(keras.callbacks.Callback):
     iterated, and Keras keeps dropout's random state outside the weights it saves; both start
     again in a resumed process. With this callback (it sets the epoch before the training
     iterator starts, and each model's seeds at every epoch) a run resumed at epoch k trains exactly
-    as an uninterrupted one. Augmentation layers in the input pipeline keep their own random state
-    (a resumed run draws other crops).
+    as an uninterrupted one, augmentation included (`shuffled_by_epoch` seeds each batch's).
     """
 
     COUNTER_STRIDE = 1 << 24  # random draws one epoch may take before the next epoch's begin
@@ -171,19 +170,28 @@ class EpochSeeds(keras.callbacks.Callback):
 
 def shuffled_by_epoch(ds: tf.data.Dataset, buffer_size: int, seed: int, epoch_seeds: EpochSeeds | None,
                       each_epoch: Callable[[tf.data.Dataset], tf.data.Dataset] = lambda examples: examples,
-                      epoch_batches: int | None = None) -> tf.data.Dataset:
+                      epoch_batches: int | None = None, batch_transform: Callable | None = None) -> tf.data.Dataset:
     """`ds` shuffled anew every epoch, then `each_epoch` (what ends an epoch: its map and batches), each epoch
-    cut to its first `epoch_batches` elements when given (smoke runs).
+    cut to its first `epoch_batches` elements when given (smoke runs), then `batch_transform` mapped over them.
 
     Without `epoch_seeds`: one epoch per iteration, ordered by tf.data's iteration count. With it:
     epoch after epoch without end, from the epoch `epoch_seeds` holds when iteration starts, each
-    ordered by (seed, epoch); `fit` then needs `steps_per_epoch`, and keeps one iterator for the
-    whole phase, so the next epoch's shuffle buffer fills while the model trains on the current
-    epoch's last batches (a new iterator per epoch waited for it: issue 28's per-epoch start-up).
+    ordered by (seed, epoch), and `batch_transform` gets each batch's own seed pair (the epoch's seed,
+    the batch's index) as a third argument, so its random draws are a function of (seed, epoch, batch).
+    `fit` then needs `steps_per_epoch`, and keeps one iterator for the whole phase, so the next epoch's
+    shuffle buffer fills while the model trains on the current epoch's last batches (a new iterator per
+    epoch waited for it: issue 28's per-epoch start-up).
     """
-    def ended(shuffled: tf.data.Dataset) -> tf.data.Dataset:
+    def ended(shuffled: tf.data.Dataset, epoch_seed: tf.Tensor | None = None) -> tf.data.Dataset:
         epoch = each_epoch(shuffled)
-        return epoch.take(epoch_batches) if epoch_batches else epoch
+        if epoch_batches:
+            epoch = epoch.take(epoch_batches)
+        if batch_transform is None:
+            return epoch
+        if epoch_seed is None:
+            return epoch.map(batch_transform, num_parallel_calls=AUTOTUNE)
+        return epoch.enumerate().map(lambda index, batch: batch_transform(*batch, tf.stack([epoch_seed, index])),
+                                     num_parallel_calls=AUTOTUNE, deterministic=True)
 
     if epoch_seeds is None:
         return ended(ds.shuffle(buffer_size, seed=seed, reshuffle_each_iteration=True))
@@ -194,11 +202,12 @@ def shuffled_by_epoch(ds: tf.data.Dataset, buffer_size: int, seed: int, epoch_se
         # depends on (seed, epoch) alone.
         graph = tf.compat.v1.get_default_graph()
         global_seed, graph.seed = graph.seed, None
+        epoch_seed = seed * 1_000_003 + epoch
         try:
-            shuffled = ds.shuffle(buffer_size, seed=seed * 1_000_003 + epoch, reshuffle_each_iteration=False)
+            shuffled = ds.shuffle(buffer_size, seed=epoch_seed, reshuffle_each_iteration=False)
         finally:
             graph.seed = global_seed
-        return ended(shuffled)
+        return ended(shuffled, epoch_seed)
 
     # The first epoch is read once, when the iterator draws its first element (after `on_epoch_begin`).
     epochs = tf.data.Dataset.from_tensors(0).flat_map(lambda _: tf.data.Dataset.counter(start=epoch_seeds.epoch))
@@ -235,8 +244,9 @@ def make_pipeline(
 
     `records` comes from `load_split`; `image_size` is the dataset's (height, width) (`image_shape(info)[:2]`).
     `batch_transform` maps each batch after the cache and the shuffle (augmentation, one-hot labels).
-    `epoch_seeds` makes the training order a function of (seed, epoch), and the batches an endless stream of
-    epochs (`shuffled_by_epoch`): `epoch_batches` then cuts each epoch to its first batches (smoke runs).
+    `epoch_seeds` makes the training order a function of (seed, epoch), the batches an endless stream of
+    epochs and each batch's augmentation a function of (seed, epoch, batch) (`shuffled_by_epoch`):
+    `epoch_batches` then cuts each epoch to its first batches (smoke runs).
     `data_service` (grpc://HOST:PORT, training only) runs all of it on tf.data service workers: see
     `through_data_service` (`service_job` names a job several trainers share).
     """
@@ -262,11 +272,13 @@ def make_pipeline(
 
     if cache:  # decoding is deterministic, so its output is what gets cached
         ds = ds.map(decoded, num_parallel_calls=AUTOTUNE, deterministic=deterministic).cache()
-    ds = shuffled_by_epoch(ds, shuffle_buffer, seed, epoch_seeds, batches, epoch_batches) if training else batches(ds)
-    ds = ds.with_options(options)
-    if batch_transform is not None:
-        ds = ds.map(batch_transform, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
-    return ds.prefetch(_PREFETCH_BATCHES)
+    if training:
+        ds = shuffled_by_epoch(ds, shuffle_buffer, seed, epoch_seeds, batches, epoch_batches, batch_transform)
+    else:
+        ds = batches(ds)
+        if batch_transform is not None:
+            ds = ds.map(batch_transform, num_parallel_calls=AUTOTUNE, deterministic=True)
+    return ds.with_options(options).prefetch(_PREFETCH_BATCHES)
 
 
 def through_data_service(records: tf.data.Dataset, service: str, *, image_size: tuple[int, int],
