@@ -50,6 +50,22 @@ def test_epoch_batches_cut_every_epoch_to_its_first_batches():
     assert cut == [order[:BATCH] for order in whole]
 
 
+def test_each_batch_gets_a_seed_of_its_own_from_seed_epoch_and_index():
+    """What seeds each batch's augmentation: distinct for every batch of every epoch, the same when resumed."""
+    def batch_seeds(start: int) -> list[tuple[int, int]]:
+        seeds = EpochSeeds()
+        seeds.epoch.assign(start)
+        pairs = tf.data.Dataset.range(EXAMPLES).map(lambda i: (i, i))
+        ds = shuffled_by_epoch(pairs, EXAMPLES, 7, seeds, lambda examples: examples.batch(BATCH),
+                               batch_transform=lambda images, labels, seed: seed)
+        iterator = iter(ds)
+        return [tuple(next(iterator).numpy().tolist()) for _ in range(6 - 3 * start)]
+
+    uninterrupted = batch_seeds(0)
+    assert len(set(uninterrupted)) == 6
+    assert batch_seeds(1) == uninterrupted[3:]
+
+
 class BatchRecorder(keras.Model):
     """Keeps every training batch it is given; trains nothing."""
 
