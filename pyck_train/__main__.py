@@ -69,7 +69,11 @@ def main(argv: list[str]) -> None:
         fail(problem)
     role = current_role(config.distribution)
     from pyck_train.epoch_backup import ResumeError
-    from pyck_train.train import train
+    from pyck_train.train import settings_problem, train
+
+    problem = settings_problem(config)
+    if problem:
+        fail(problem)
 
     progress = epoch_in_progress()
     try:

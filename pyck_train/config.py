@@ -69,6 +69,9 @@ class TrainConfig:
     warmup_epochs: float = option(0.0, "cosine: linear warm-up from 0, in epochs, at the start of each phase.",
                                    lower=0.0)
     label_smoothing: float = option(0.0, "Label smoothing of the cross-entropy.", lower=0.0, upper=0.5)
+    taxonomy_loss: float = option(0.0, "A species or genus run: add this weight x the mean cross-entropy of the "
+                                  "summed probabilities at each coarser level (genus, family) to the loss (0: off).",
+                                  lower=0.0)
     ema_momentum: float = option(0.0, "Keep an exponential moving average of the weights with this momentum "
                                  "(e.g. 0.99; 0: off): validation, the best checkpoint and the final model use the "
                                  "averaged weights, training goes on from the trained ones.", lower=0.0, upper=0.9999)

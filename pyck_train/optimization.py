@@ -11,6 +11,8 @@
   `use_ema`); `averaged_weights_callbacks` puts the averages in the model for validation and at
   every epoch's end, so the best checkpoint, early stopping and the epoch backup see them, and
   swaps the trained weights back before the next epoch trains.
+- `--taxonomy_loss`: adds the cross-entropy of the genus and family probabilities (the sums of
+  their classes') to a species or genus run's loss.
 - `--class_weight=balanced`: each class weighs n / (classes x n_class) in the loss
   (scikit-learn's `compute_class_weight`), so a rare family counts as much as a common one.
 """
@@ -59,9 +61,40 @@ def averaged_weights_callbacks(ema_momentum: float) -> list[keras.callbacks.Call
     return [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if ema_momentum > 0 else []
 
 
-def classification_loss(label_smoothing: float = 0.0) -> keras.losses.Loss:
-    """Cross-entropy on one-hot (or mixed) labels, optionally smoothed."""
-    return keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
+def classification_loss(label_smoothing: float = 0.0, coarser: tuple[np.ndarray, ...] = (),
+                        coarser_weight: float = 0.0, reduction: str | None = "sum_over_batch_size"
+                        ) -> keras.losses.Loss:
+    """Cross-entropy on one-hot (or mixed) labels, optionally smoothed; with `coarser` membership matrices
+    (classes x taxa, `Taxonomy.membership`) and a weight, plus the cross-entropy at those levels (`TaxonomyLoss`).
+    `reduction=None` gives each example's loss (the multi-worker loop's)."""
+    if coarser and coarser_weight > 0:
+        return TaxonomyLoss(coarser, coarser_weight, label_smoothing, reduction=reduction)
+    return keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing, reduction=reduction)
+
+
+@keras.saving.register_keras_serializable(package="pyck")
+class TaxonomyLoss(keras.losses.Loss):
+    """Cross-entropy of the classes, plus `weight` x the mean cross-entropy of the summed probabilities at each
+    coarser level (`--taxonomy_loss`): a mistake within the right genus costs less than one across families.
+    The labels at a coarser level are the class labels summed over the same map, so mixed labels mix there too."""
+
+    def __init__(self, membership, weight: float, label_smoothing: float = 0.0, name: str = "taxonomy_loss",
+                 **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.membership = [np.asarray(matrix, np.float32) for matrix in membership]
+        self.weight, self.label_smoothing = float(weight), float(label_smoothing)
+
+    def _cross_entropy(self, labels, probabilities):
+        return keras.losses.categorical_crossentropy(labels, probabilities, label_smoothing=self.label_smoothing)
+
+    def call(self, y_true, y_pred):
+        coarser = [self._cross_entropy(keras.ops.matmul(y_true, matrix), keras.ops.matmul(y_pred, matrix))
+                   for matrix in self.membership]
+        return self._cross_entropy(y_true, y_pred) + self.weight * keras.ops.mean(keras.ops.stack(coarser), axis=0)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "membership": [m.tolist() for m in self.membership],
+                "weight": self.weight, "label_smoothing": self.label_smoothing}
 
 
 def class_weights(mode: str, labels: np.ndarray, num_classes: int) -> dict[int, float] | None:

@@ -49,11 +49,11 @@ def _sums(losses, probabilities, labels, weights):
     return tf.reduce_sum(losses * weights), tf.reduce_sum(correct * weights), tf.reduce_sum(weights)
 
 
-def make_steps(model: keras.Model, strategy: tf.distribute.Strategy, *, global_batch: int, label_smoothing: float,
-               class_weight: dict[int, float] | None, jit_compile: bool = False):
+def make_steps(model: keras.Model, strategy: tf.distribute.Strategy, *, global_batch: int,
+               per_example_loss: keras.losses.Loss, class_weight: dict[int, float] | None, jit_compile: bool = False):
     """(train_step, eval_step) over one distributed batch; each returns (loss sum, correct, examples), all-reduced.
-    A replica's empty batch adds zero to the gradients and the sums (`_at_least_one`)."""
-    per_example_loss = keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing, reduction=None)
+    `per_example_loss` is the run's loss without reduction. A replica's empty batch adds zero to the gradients and
+    the sums (`_at_least_one`)."""
     num_classes = model.output_shape[-1]
     table = tf.constant([(class_weight or {}).get(i, 1.0) for i in range(num_classes)], tf.float32)
 
@@ -100,7 +100,7 @@ def _evaluate(eval_step, batches) -> dict[str, float]:
 def fit(model: keras.Model, train_batches: tf.data.Dataset | Callable[[tf.distribute.InputContext], tf.data.Dataset],
         *, validation_data: tf.data.Dataset, epochs: int,
         steps_per_epoch: int | None, class_weight: dict[int, float] | None, callbacks: list,
-        strategy: tf.distribute.Strategy, global_batch: int, label_smoothing: float = 0.0,
+        strategy: tf.distribute.Strategy, global_batch: int, per_example_loss: keras.losses.Loss | None = None,
         jit_compile: bool = False) -> keras.callbacks.History:
     """`model.fit(train_batches, validation_data=..., epochs=..., callbacks=...)` for a compiled `model`, over
     `strategy.run`; prints one line per epoch, as `fit(verbose=2)` does, with the examples the cluster trained on.
@@ -109,12 +109,13 @@ def fit(model: keras.Model, train_batches: tf.data.Dataset | Callable[[tf.distri
     that gives this worker's own batches (tf.data service: a worker may get more batches than another; one
     that runs out steps on empty batches until every worker is done, so the collectives stay matched). An endless
     stream of epochs (`input_pipeline.is_endless`) is read by one iterator, `steps_per_epoch` batches an epoch, as
-    `fit` reads it.
+    `fit` reads it. `per_example_loss`: the run's loss without reduction (default: the cross-entropy).
     """
     endless = is_endless(train_batches)
     if endless and not steps_per_epoch:
         raise ValueError("an endless stream of epochs needs steps_per_epoch: the number of batches in one epoch")
-    train_step, eval_step = make_steps(model, strategy, global_batch=global_batch, label_smoothing=label_smoothing,
+    per_example_loss = per_example_loss or keras.losses.CategoricalCrossentropy(reduction=None)
+    train_step, eval_step = make_steps(model, strategy, global_batch=global_batch, per_example_loss=per_example_loss,
                                        class_weight=class_weight, jit_compile=jit_compile)
     distributed_train = (strategy.distribute_datasets_from_function(train_batches) if callable(train_batches)
                          else strategy.experimental_distribute_dataset(train_batches))

@@ -54,6 +54,7 @@ from pyck_classifier.posthoc.binned_prior import priors_named
 from pyck_classifier.posthoc.calibration import Calibration
 from pyck_classifier.posthoc.location_prior import LocationPrior, cells_of
 from pyck_classifier.posthoc.month_prior import MonthPrior, months_of
+from pyck_classifier.posthoc.taxonomy import Taxonomy, coarser_levels
 from pyck_classifier.posthoc.temperature_scaling import expected_calibration_error
 from pyck_classifier.posthoc.test_time_augmentation import with_tta
 from pyck_classifier.run import run_directory, run_index
@@ -101,6 +102,7 @@ class _Data:
     steps: int  # an epoch's batches: the split's, or --steps_per_epoch's limit below that
     batch: int  # global batch (per replica x replicas)
     epoch_seeds: EpochSeeds  # the training order is a function of (seed, epoch): resumed runs see the same batches
+    taxonomy: Taxonomy  # the classes' genus and family, as the training records name them
 
 
 @dataclasses.dataclass
@@ -149,8 +151,10 @@ def _load_data(config: TrainConfig, batch: int) -> _Data:
                             data_service=config.data_service if name == "train" and not multi_worker else None)
         for name, (ds, _) in raw.items()
     }
+    taxonomy = split_taxonomy(config.dataset, "train", config.data_dir, labels,
+                              label_level(config.dataset, config.data_dir))
     return _Data(raw, pipelines, labels, shape, columns["label"].astype(np.int64), months_of(columns["date"]),
-                 (columns["latitude"], columns["longitude"]), augment, steps, batch, epoch_seeds)
+                 (columns["latitude"], columns["longitude"]), augment, steps, batch, epoch_seeds, taxonomy)
 
 
 def _service_batches(run: _Run, tag: str) -> Callable[[tf.distribute.InputContext], tf.data.Dataset]:
@@ -288,11 +292,20 @@ def _pooled_features(model: keras.Model, run: _Run):
                  for name in ("train", "validation"))
 
 
-def _compile(model: keras.Model, run: _Run, rate) -> None:
+def _loss(run: _Run, reduction: str | None = "sum_over_batch_size") -> keras.losses.Loss:
+    """The run's loss: the cross-entropy, and with --taxonomy_loss the coarser levels' too."""
+    taxonomy, config = run.data.taxonomy, run.config
+    return optimization.classification_loss(config.label_smoothing, tuple(map(taxonomy.membership, taxonomy.parents)),
+                                            config.taxonomy_loss, reduction)
+
+
+def _compile(model: keras.Model, run: _Run, rate, loss: keras.losses.Loss | None = None) -> None:
+    """Compiled for a phase at learning rate `rate`; with `loss` and no rate, with `loss` and the optimizer it has."""
     config = run.config
-    with run.distribution.scope():
-        model.compile(optimization.build_optimizer(config.optimizer, rate, config.weight_decay, config.ema_momentum),
-                      loss=optimization.classification_loss(config.label_smoothing),
+    with run.distribution.scope():  # the optimizer's variables belong to the strategy
+        optimizer = (model.optimizer if rate is None else
+                     optimization.build_optimizer(config.optimizer, rate, config.weight_decay, config.ema_momentum))
+        model.compile(optimizer, loss=loss or _loss(run),
                       metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")], jit_compile=config.jit_compile)
 
 
@@ -347,7 +360,7 @@ def _train_phase(model: keras.Model, run: _Run, index: int, phase: Phase, extra_
         strategy_run_loop.fit(fitted, train_batches, validation_data=validation_batches, epochs=epochs,
                               steps_per_epoch=steps, class_weight=class_weight,
                               callbacks=callbacks, strategy=run.distribution, global_batch=data.batch,
-                              label_smoothing=config.label_smoothing, jit_compile=config.jit_compile)
+                              per_example_loss=_loss(run, reduction=None), jit_compile=config.jit_compile)
     else:
         fitted.fit(train_batches, validation_data=validation_batches, epochs=epochs,
                    steps_per_epoch=steps, class_weight=class_weight, callbacks=callbacks,
@@ -419,14 +432,11 @@ def _calibrate(model: keras.Model, run: _Run) -> Calibration:
         litert.runnable(feature_extraction.logits_and_features_model(model), runtime), data.pipelines["validation"],
         "calibration: validation")
     logits, features = feature_extraction.split_logits_and_features(outputs, len(data.labels))
-    config = run.config
-    taxonomy = split_taxonomy(config.dataset, "train", config.data_dir, data.labels,
-                              label_level(config.dataset, config.data_dir))
-    taxonomy.save(run.directory.root)
+    data.taxonomy.save(run.directory.root)
     calibration = Calibration.fit(train_features=train_features, train_labels=train_labels,
                                   validation_logits=logits, validation_features=features,
                                   validation_labels=validation_labels, num_classes=len(data.labels),
-                                  taxonomy=taxonomy)
+                                  taxonomy=data.taxonomy)
     calibration.save(run.directory.root, data.labels)
     return calibration
 
@@ -474,8 +484,11 @@ def _metrics(model: keras.Model, run: _Run, kept: list, calibration: Calibration
 
 
 def _export(model: keras.Model, run: _Run, calibration: Calibration, metrics: dict) -> None:
-    """model.keras as trained; the serving SavedModel answers with the calibrated probabilities; metrics.json."""
+    """model.keras as trained (a --taxonomy_loss run's compiled with the cross-entropy, so plain Keras loads it);
+    the serving SavedModel answers with the calibrated probabilities; metrics.json."""
     directory = run.directory
+    if isinstance(getattr(model, "loss", None), optimization.TaxonomyLoss):  # plain Keras could not load pyck's loss
+        _compile(model, run, None, optimization.classification_loss(run.config.label_smoothing))
     with replaced_atomically(directory.path(run_directory.MODEL)) as partial:
         model.save(partial)
     with replaced_atomically(directory.path(run_directory.SAVED_MODEL)) as partial:
@@ -514,14 +527,27 @@ def _start(config: TrainConfig) -> _Run:
     return _Run(config, directory, distribution, data, role, service_job)
 
 
+def settings_problem(config: TrainConfig) -> str | None:
+    """Why these settings cannot train on `config.dataset`, found before any work; None when they can."""
+    level = label_level(config.dataset, config.data_dir)
+    if config.taxonomy_loss and not coarser_levels(level):
+        return (f"--taxonomy_loss: the labels of {config.dataset} are {level} names, with no coarser level to add; "
+                "train a species or genus config, or drop the flag")
+    return None
+
+
 def train(config: TrainConfig, extra_callbacks: list[keras.callbacks.Callback] = (), *,
           overwrite: bool = False) -> dict:
     """Run every phase of `config.strategy`; returns the metrics written to metrics.json.
 
     Before any work the chief records the run (`provenance.record_run`): a model_dir holding a run trained with
     other settings raises `provenance.RunDirectoryError` (`overwrite` moves it aside instead); the same settings
-    resume it. The other workers of a cluster write nothing.
+    resume it. The other workers of a cluster write nothing. Settings the dataset cannot train with
+    (`settings_problem`) raise ValueError first.
     """
+    problem = settings_problem(config)
+    if problem:
+        raise ValueError(problem)
     if current_role(config.distribution).is_chief:
         state = provenance.record_run(config, overwrite)
         if state != "new":

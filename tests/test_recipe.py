@@ -127,6 +127,32 @@ def test_averaged_weights_are_what_validation_and_the_epoch_end_see_and_training
     assert not np.allclose(seen.ends[-1][0], seen.steps[-1][0])
 
 
+def test_taxonomy_loss_adds_the_coarser_levels_cross_entropy_as_computed_by_hand():
+    """Species a, b of genus A and c of genus C, all of one family but c (--taxonomy_loss)."""
+    genus = np.array([[1, 0], [1, 0], [0, 1]], np.float32)
+    family = np.array([[1, 0], [1, 0], [0, 1]], np.float32)
+    labels = np.array([[1, 0, 0], [0.7, 0, 0.3]], np.float32)  # the second mixed by MixUp
+    probabilities = np.array([[0.2, 0.7, 0.1], [0.5, 0.3, 0.2]], np.float32)
+
+    def cross_entropy(y, p, smoothing):
+        y = y * (1 - smoothing) + smoothing / y.shape[1]
+        return -(y * np.log(p)).sum(axis=1)
+
+    for smoothing in (0.0, 0.1):
+        loss = optimization.classification_loss(smoothing, (genus, family), 0.5, reduction=None)
+        expected = cross_entropy(labels, probabilities, smoothing) + 0.5 * np.mean(
+            [cross_entropy(labels @ m, probabilities @ m, smoothing) for m in (genus, family)], axis=0)
+        np.testing.assert_allclose(np.asarray(loss(labels, probabilities)), expected, rtol=1e-5)
+        restored = type(loss).from_config(loss.get_config())
+        np.testing.assert_allclose(np.asarray(restored(labels, probabilities)), expected, rtol=1e-5)
+    # The same species probability on the wrong species costs less within the right genus than across families.
+    right_genus, wrong_family = np.array([[0.3, 0.6, 0.1]], np.float32), np.array([[0.3, 0.1, 0.6]], np.float32)
+    loss = optimization.classification_loss(0.0, (genus, family), 1.0)
+    assert float(loss(labels[:1], right_genus)) < float(loss(labels[:1], wrong_family))
+    plain = optimization.classification_loss(0.0, (genus, family), 0.0)  # weight 0: the cross-entropy alone
+    assert float(plain(labels[:1], right_genus)) == pytest.approx(float(plain(labels[:1], wrong_family)))
+
+
 def test_balanced_class_weights():
     weights = optimization.class_weights("balanced", np.array([0, 0, 0, 1, 2, 2]), 3)
     assert weights == pytest.approx({0: 6 / (3 * 3), 1: 6 / (3 * 1), 2: 6 / (3 * 2)})

@@ -77,6 +77,38 @@ def test_the_run_records_the_planted_taxonomy_and_exports_it(species_runs):
     assert set(run.calibration.levels) == {"genus", "family"}
 
 
+def test_the_taxonomy_loss_trains_over_the_planted_genera_and_families(species_runs, tmp_path):
+    import keras
+
+    from pyck_train.config import TrainConfig
+    from pyck_train.optimization import TaxonomyLoss
+    from pyck_train.train import train
+
+    class LossSeen(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.losses = []
+
+        def on_train_begin(self, logs=None):
+            self.losses.append(self.model.loss)
+
+    recorded = json.load(open(os.path.join(species_runs["every"], "metrics.json")))
+    seen, model_dir = LossSeen(), str(tmp_path / "model")
+    train(TrainConfig(model_dir=model_dir, dataset="mushroom_observer/species_sample", data_dir=recorded["data_dir"],
+                      cache_features=True, strategy="freeze_then_finetune", head="gap", epochs=1, fine_tune_epochs=1,
+                      steps_per_epoch=1, train_subset=64, taxonomy_loss=0.5), extra_callbacks=[seen])
+    assert len(seen.losses) == 2  # the head on cached features, then fine-tuning
+    for loss in seen.losses:
+        assert isinstance(loss, TaxonomyLoss) and loss.weight == 0.5
+        for index, matrix in enumerate(loss.membership):  # genus, then family: as the generator planted them
+            taxa = sorted({PLANTED[species][index] for species in recorded["labels"]})
+            expected = [[PLANTED[species][index] == taxon for taxon in taxa] for species in recorded["labels"]]
+            np.testing.assert_array_equal(matrix, np.array(expected, np.float32))
+    # model.keras loads in plain Keras, without pyck's loss class.
+    loaded = run_python("-c", f"import keras; print(keras.models.load_model({model_dir + '/model.keras'!r}).loss)")
+    assert loaded.returncode == 0 and "categorical_crossentropy" in loaded.stdout, loaded.stderr[-2000:]
+
+
 def test_the_report_sums_species_to_genus_and_family_and_backs_off(species_runs):
     from pyck_eval import ReportOptions, load_run, report
 

@@ -194,6 +194,16 @@ def test_cli_with_the_quickstart_flagfile_reproduces_its_flags(data_dir, tmp_pat
         "recorded it relative to where it was trained): pass --data_dir"]
 
 
+def test_taxonomy_loss_on_a_family_dataset_is_refused_in_one_line_before_any_work(built_data_dir, tmp_path):
+    model_dir = tmp_path / "model"
+    result = run_cli(f"--dataset={DATASET}", f"--data_dir={built_data_dir}", f"--model_dir={model_dir}",
+                     "--taxonomy_loss=0.5")
+    assert result.returncode == 2 and result.stderr.strip().splitlines() == [
+        f"error: --taxonomy_loss: the labels of {DATASET} are family names, with no coarser level to add; train a "
+        "species or genus config, or drop the flag"]
+    assert not model_dir.exists()
+
+
 FLAGFILES = sorted(f for f in os.listdir(os.path.join(ROOT, "configs")) if f.endswith(".flags"))
 
 

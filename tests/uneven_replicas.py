@@ -54,9 +54,9 @@ def check(backbone: str, strategy: tf.distribute.Strategy) -> dict:
         model = build_classifier(backbone, CLASSES, weights="none", input_shape=INPUT_SHAPE)
         apply_phase(backbone_of(model), Phase("full", "all"), get_backbone_spec(backbone))  # as fine-tuning does
         model.compile(keras.optimizers.SGD(RATE), loss="categorical_crossentropy")
-    train_step, eval_step = make_steps(model, strategy, global_batch=GLOBAL_BATCH, label_smoothing=0.0,
-                                       class_weight=None)
     cross_entropy = keras.losses.CategoricalCrossentropy(reduction=None)
+    train_step, eval_step = make_steps(model, strategy, global_batch=GLOBAL_BATCH, per_example_loss=cross_entropy,
+                                       class_weight=None)
 
     validation = examples(5, seed=2)
 
