@@ -10,6 +10,7 @@ import signal
 import subprocess
 import time
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -121,3 +122,56 @@ def test_the_loop_keeps_mixed_precision_loss_scaling_and_class_weights_on_cpu():
     assert report["optimizer"] == "LossScaleOptimizer" and report["compute"] == "float16"
     # Unscaled, the LossScaleOptimizer would divide every gradient by its scale (2**15): SGD would barely move.
     assert report["loss"][-1] < 0.6 * report["loss"][0] and report["val_accuracy"][-1] > 0.8, report
+
+
+AVERAGED_WEIGHTS_LOOP = """
+import json
+import keras, numpy as np, tensorflow as tf
+strategy = tf.distribute.MultiWorkerMirroredStrategy()  # no TF_CONFIG: a one-worker cluster, this process
+from pyck_train import optimization, strategy_run_loop
+rng = np.random.default_rng(0)
+x = rng.normal(size=(64, 3)).astype("float32")
+y = np.eye(2, dtype="float32")[(x[:, 0] > 0).astype(int)]
+with strategy.scope():
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation="softmax")])
+    model.compile(optimization.build_optimizer("adam", 0.1, ema_momentum=0.5),
+                  loss=keras.losses.CategoricalCrossentropy())
+
+class Seen(keras.callbacks.Callback):
+    trained, ends = [], []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.trained.append([w.tolist() for w in self.model.get_weights()])
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.ends.append([w.tolist() for w in self.model.get_weights()])
+
+batches = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
+history = strategy_run_loop.fit(model, batches, validation_data=batches, epochs=2, steps_per_epoch=None,
+                                class_weight=None, callbacks=[*optimization.averaged_weights_callbacks(0.5), Seen()],
+                                strategy=strategy, global_batch=16)
+print(json.dumps({"x": x.tolist(), "y": y.tolist(), "trained": Seen.trained, "ends": Seen.ends,
+                  "val_loss": history.history["val_loss"]}))
+"""
+
+
+def test_the_loop_validates_and_ends_epochs_on_the_averaged_weights():
+    """--ema_momentum through the multi-worker loop: as with fit, each epoch ends on the moving average of the weights
+    it trained (4 steps an epoch), and validation scored those."""
+    result = run_python("-c", AVERAGED_WEIGHTS_LOOP, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    x, y = np.array(report["x"]), np.array(report["y"])
+    average = None
+    for step, weights in enumerate(report["trained"], start=1):
+        weights = [np.array(w) for w in weights]
+        average = weights if average is None else [0.5 * a + 0.5 * w for a, w in zip(average, weights)]
+        if step % 4 == 0:
+            kernel, bias = (np.array(w) for w in report["ends"][step // 4 - 1])
+            np.testing.assert_allclose(kernel, average[0], rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(bias, average[1], rtol=1e-5, atol=1e-6)
+            logits = x @ kernel + bias
+            probabilities = np.exp(logits - logits.max(1, keepdims=True))
+            probabilities /= probabilities.sum(1, keepdims=True)
+            expected = -np.mean(np.log((probabilities * y).sum(1)))
+            assert report["val_loss"][step // 4 - 1] == pytest.approx(expected, rel=1e-4)
