@@ -69,16 +69,12 @@ def main(argv: list[str]) -> None:
         fail(problem)
     role = current_role(config.distribution)
     from pyck_train.epoch_backup import ResumeError
-    from pyck_train.train import settings_problem, train
-
-    problem = settings_problem(config)
-    if problem:
-        fail(problem)
+    from pyck_train.train import SettingsError, train
 
     progress = epoch_in_progress()
     try:
         metrics = train(config, extra_callbacks=[progress], overwrite=FLAGS.overwrite)
-    except (provenance.RunDirectoryError, ResumeError) as err:
+    except (provenance.RunDirectoryError, ResumeError, SettingsError) as err:
         if FLAGS.debug:
             raise
         fail(str(err))

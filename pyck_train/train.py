@@ -527,13 +527,16 @@ def _start(config: TrainConfig) -> _Run:
     return _Run(config, directory, distribution, data, role, service_job)
 
 
-def settings_problem(config: TrainConfig) -> str | None:
-    """Why these settings cannot train on `config.dataset`, found before any work; None when they can."""
+class SettingsError(ValueError):
+    """Settings the dataset cannot train with, found before any work."""
+
+
+def check_settings(config: TrainConfig) -> None:
+    """Raises SettingsError when these settings cannot train on `config.dataset`."""
     level = label_level(config.dataset, config.data_dir)
     if config.taxonomy_loss and not coarser_levels(level):
-        return (f"--taxonomy_loss: the labels of {config.dataset} are {level} names, with no coarser level to add; "
-                "train a species or genus config, or drop the flag")
-    return None
+        raise SettingsError(f"--taxonomy_loss: the labels of {config.dataset} are {level} names, with no coarser "
+                            "level to add; train a species or genus config, or drop the flag")
 
 
 def train(config: TrainConfig, extra_callbacks: list[keras.callbacks.Callback] = (), *,
@@ -542,12 +545,10 @@ def train(config: TrainConfig, extra_callbacks: list[keras.callbacks.Callback] =
 
     Before any work the chief records the run (`provenance.record_run`): a model_dir holding a run trained with
     other settings raises `provenance.RunDirectoryError` (`overwrite` moves it aside instead); the same settings
-    resume it. The other workers of a cluster write nothing. Settings the dataset cannot train with
-    (`settings_problem`) raise ValueError first.
+    resume it. The other workers of a cluster write nothing. Settings the dataset cannot train with raise
+    `SettingsError` first (`check_settings`).
     """
-    problem = settings_problem(config)
-    if problem:
-        raise ValueError(problem)
+    check_settings(config)
     if current_role(config.distribution).is_chief:
         state = provenance.record_run(config, overwrite)
         if state != "new":
