@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from tools.make_sample_dump import SampleDumpManifest, make_sample_dump
@@ -188,3 +189,26 @@ def beats_pixels(accuracy: float, baseline: float, what: str) -> bool:
     """Prints both figures (pytest -s shows them) and whether `accuracy` clears the baseline by the margin."""
     print(f"{what}: test accuracy {accuracy:.3f} vs raw pixels {baseline:.3f} (+{BASELINE_MARGIN} needed)")
     return accuracy >= baseline + BASELINE_MARGIN
+
+
+def assert_epochs_end_on_averages(trained: list, ends: list, val_losses: list, x: np.ndarray, y: np.ndarray,
+                                  steps_per_epoch: int, momentum: float) -> list:
+    """--ema_momentum, checked by hand on a softmax Dense layer: each epoch ended on the moving average of the
+    weights after each of its steps (`trained`), and validation on (x, y) scored those averages. Returns the trained
+    weights at each epoch's end."""
+    average, trained_at_ends = None, []
+    for step, weights in enumerate(trained, start=1):
+        weights = [np.asarray(w) for w in weights]
+        average = weights if average is None else [momentum * a + (1 - momentum) * w for a, w in zip(average, weights)]
+        if step % steps_per_epoch == 0:
+            epoch = step // steps_per_epoch - 1
+            for held, expected in zip(ends[epoch], average):
+                np.testing.assert_allclose(held, expected, rtol=1e-5, atol=1e-6)
+            kernel, bias = (np.asarray(w) for w in ends[epoch])
+            logits = x @ kernel + bias
+            probabilities = np.exp(logits - logits.max(1, keepdims=True))
+            probabilities /= probabilities.sum(1, keepdims=True)
+            assert val_losses[epoch] == pytest.approx(-np.mean(np.log((probabilities * y).sum(1))), rel=1e-4)
+            trained_at_ends.append(weights)
+    assert len(trained_at_ends) == len(ends)
+    return trained_at_ends

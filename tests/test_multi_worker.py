@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import BUILT_DATASET, finish, run_python, start_training_cluster
+from tests.conftest import BUILT_DATASET, assert_epochs_end_on_averages, finish, run_python, start_training_cluster
 
 pytestmark = pytest.mark.slow
 # Frozen ImageNet Lite0 and a pooling head, the base run on every batch (no feature cache): the loop's full path.
@@ -161,17 +161,5 @@ def test_the_loop_validates_and_ends_epochs_on_the_averaged_weights():
     result = run_python("-c", AVERAGED_WEIGHTS_LOOP, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
-    x, y = np.array(report["x"]), np.array(report["y"])
-    average = None
-    for step, weights in enumerate(report["trained"], start=1):
-        weights = [np.array(w) for w in weights]
-        average = weights if average is None else [0.5 * a + 0.5 * w for a, w in zip(average, weights)]
-        if step % 4 == 0:
-            kernel, bias = (np.array(w) for w in report["ends"][step // 4 - 1])
-            np.testing.assert_allclose(kernel, average[0], rtol=1e-5, atol=1e-6)
-            np.testing.assert_allclose(bias, average[1], rtol=1e-5, atol=1e-6)
-            logits = x @ kernel + bias
-            probabilities = np.exp(logits - logits.max(1, keepdims=True))
-            probabilities /= probabilities.sum(1, keepdims=True)
-            expected = -np.mean(np.log((probabilities * y).sum(1)))
-            assert report["val_loss"][step // 4 - 1] == pytest.approx(expected, rel=1e-4)
+    assert_epochs_end_on_averages(report["trained"], report["ends"], report["val_loss"], np.array(report["x"]),
+                                  np.array(report["y"]), steps_per_epoch=4, momentum=0.5)

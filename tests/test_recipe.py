@@ -16,6 +16,7 @@ from pyck_classifier.posthoc.test_time_augmentation import tta_views, with_tta
 from pyck_train import optimization
 from pyck_train.augmentation import batch_augmenter
 from pyck_train.config import AUGMENTATIONS
+from tests.conftest import assert_epochs_end_on_averages
 
 
 def _encoded_images(count: int = 8, size=(24, 32)) -> tf.data.Dataset:
@@ -109,21 +110,11 @@ def test_averaged_weights_are_what_validation_and_the_epoch_end_see_and_training
     seen = _WeightsSeen()
     model.fit(x, y, batch_size=8, epochs=3, validation_data=(x, y), shuffle=False, verbose=0,
               callbacks=[*optimization.averaged_weights_callbacks(0.5), seen])
-    average = None
-    for step, weights in enumerate(seen.steps, start=1):
-        average = weights if average is None else [0.5 * a + 0.5 * w for a, w in zip(average, weights)]
-        if step % 4 == 0:  # an epoch's end: 32 examples in batches of 8
-            epoch = step // 4 - 1
-            for held, expected in zip(seen.ends[epoch], average):
-                np.testing.assert_allclose(held, expected, rtol=1e-5, atol=1e-6)
-            kernel, bias = seen.ends[epoch]
-            logits = x @ kernel + bias
-            probabilities = np.exp(logits - logits.max(1, keepdims=True))
-            probabilities /= probabilities.sum(1, keepdims=True)
-            assert seen.val_losses[epoch] == pytest.approx(-np.mean(np.log((probabilities * y).sum(1))), rel=1e-4)
-            if epoch + 1 < len(seen.begins):  # the next epoch starts from the trained weights, not the averages
-                for begun, trained in zip(seen.begins[epoch + 1], weights):
-                    np.testing.assert_allclose(begun, trained, rtol=1e-6)
+    trained = assert_epochs_end_on_averages(seen.steps, seen.ends, seen.val_losses, x, y, steps_per_epoch=4,
+                                            momentum=0.5)  # 32 examples in batches of 8
+    for begun, trained_before in zip(seen.begins[1:], trained):  # the next epoch starts from the trained weights
+        for begun_weight, trained_weight in zip(begun, trained_before):
+            np.testing.assert_allclose(begun_weight, trained_weight, rtol=1e-6)
     assert not np.allclose(seen.ends[-1][0], seen.steps[-1][0])
 
 
