@@ -270,6 +270,9 @@ def test_stack_fits_its_meta_learners_on_validation_and_only_predicts_test(runs,
     for name, run in zip("ab", runs):  # each model's row is its own test accuracy
         trained = json.load(open(os.path.join(run, "metrics.json")))
         assert table.set_index("model").loc[name, "accuracy"] == pytest.approx(trained["test"]["accuracy"])
+        assert table.set_index("model").loc[name, "validation_accuracy"] == pytest.approx(
+            trained["validation"]["accuracy"])
+    assert table["validation_accuracy"].notna().all()
     with pytest.raises(pyck_eval.OptionError, match="at least two runs"):
         pyck_eval.stack_runs(loaded[:1], pyck_eval.StackOptions(out_dir=str(tmp_path / "one")))
 

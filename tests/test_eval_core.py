@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pytest
 from PIL import Image
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.pipeline import Pipeline
 from xgboost import XGBClassifier
 
@@ -76,7 +77,7 @@ def test_confused_pairs_and_worst_mistakes():
     assert summary["accuracy"] == pytest.approx(3 / 6) and summary["top_2_accuracy"] == pytest.approx(5 / 6)
 
 
-class _Spy:
+class _Spy(ClassifierMixin, BaseEstimator):
     """A meta-learner that records what it is fitted on."""
 
     fits: list = []
@@ -99,6 +100,9 @@ class _Spy:
     def predict_proba(self, x):
         return np.full((len(x), 3), 1 / 3)
 
+    def predict(self, x):
+        return np.zeros(len(x), int)
+
 
 def test_stacking_fits_on_validation_labels_only():
     rng = np.random.default_rng(0)
@@ -116,6 +120,24 @@ def test_stacking_fits_on_validation_labels_only():
     np.testing.assert_allclose(predictions["average of the models (no fit)"], (test[0] + test[1]) / 2)
     with pytest.raises(ValueError, match="no validation example"):
         stacking.stack(validation, np.zeros(30, int), test, learners)
+
+
+def test_stacking_scores_each_combination_on_validation_photos_it_was_not_fitted_on():
+    rng = np.random.default_rng(1)
+    validation = [rng.dirichlet(np.ones(3), 30) for _ in range(2)]
+    validation_labels = np.arange(30) % 3
+    _Spy.fits = []
+    held_out = stacking.held_out_on_validation(validation, validation_labels, {"spy": _Spy()}, folds=5)
+    inputs = np.concatenate(validation, axis=1)
+    assert len(_Spy.fits) == 5  # one fit per fold, none on the whole split
+    fitted_rows = [{tuple(r) for r in x} for x, _ in _Spy.fits]
+    assert all(len(rows) == 24 for rows in fitted_rows)  # 30 photos, 6 held out per fold
+    left_out = set.union(*({tuple(r) for r in inputs} - rows for rows in fitted_rows))
+    assert len(left_out) == 30  # every photo is predicted by a fit that did not see it
+    assert held_out["spy"].shape == (30, 3)
+    np.testing.assert_allclose(held_out["average of the models (no fit)"], (validation[0] + validation[1]) / 2)
+    one_photo_class = np.r_[np.zeros(29, int), 1]  # one photo in a class: no folds, no estimate
+    assert stacking.held_out_on_validation(validation, one_photo_class, {"spy": _Spy()})["spy"] is None
 
 
 TINY = (48, 64, 3)

@@ -2,7 +2,8 @@ r"""`python -m pyck_eval stack --model_dirs M1,M2,...`: stacking vs each base mo
 
 Every run must be trained on the same dataset config (same splits, same image order). The
 meta-learners (XGBoost, logistic regression) are fitted on the runs' VALIDATION probabilities
-and scored on test; the plain average of the runs' probabilities is shown too. Writes
+and scored on test; the plain average of the runs' probabilities is shown too. Each row also
+has a held-out validation accuracy (cross-validated for the meta-learners): choose by it. Writes
 comparison.csv, metrics.json and index.html into --out_dir (default ./stack). From Python:
 `pyck_eval.stack_runs([run, ...], StackOptions(...))`.
 """

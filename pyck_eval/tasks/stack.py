@@ -6,6 +6,7 @@ import dataclasses
 import json
 import os
 
+import numpy as np
 import pandas as pd
 
 from pyck_eval.index_page import write_index
@@ -47,20 +48,28 @@ def stack_runs(runs: list, options: StackOptions = StackOptions()) -> Comparison
             ids[split], labels[split] = rows["image_id"], rows["label"].to_numpy()
             predictions[split].append(probabilities)
 
-    rows = []
-    for run, probabilities in zip(runs, predictions["test"]):
-        rows.append({"model": os.path.basename(os.path.normpath(run.model_dir)),
-                     **classification_metrics.summary(labels["test"], probabilities, names)})
-    stacked = stacking.stack(predictions["validation"], labels["validation"], predictions["test"],
-                             stacking.meta_learners(options.seed))
-    for name, probabilities in stacked.items():
-        rows.append({"model": name, **classification_metrics.summary(labels["test"], probabilities, names)})
+    def row(name: str, validation: np.ndarray | None, test: np.ndarray) -> dict:
+        held_out = (classification_metrics.summary(labels["validation"], validation, names)["accuracy"]
+                    if validation is not None else np.nan)
+        return {"model": name, "validation_accuracy": held_out,
+                **classification_metrics.summary(labels["test"], test, names)}
+
+    rows = [row(os.path.basename(os.path.normpath(run.model_dir)), validation, test)
+            for run, validation, test in zip(runs, predictions["validation"], predictions["test"])]
+    learners = stacking.meta_learners(options.seed)
+    stacked = stacking.stack(predictions["validation"], labels["validation"], predictions["test"], learners)
+    held_out = stacking.held_out_on_validation(predictions["validation"], labels["validation"], learners,
+                                               options.seed)
+    rows += [row(name, held_out[name], probabilities) for name, probabilities in stacked.items()]
     table = pd.DataFrame(rows).drop(columns="per_class")
     table.to_csv(os.path.join(out, "comparison.csv"), index=False)
     with open(os.path.join(out, "metrics.json"), "w") as f:
         json.dump({"model_dirs": [run.model_dir for run in runs], "fitted_on": "validation", "scored_on": "test",
-                   "validation_examples": int(len(labels["validation"])), "rows": table.to_dict(orient="records")},
+                   "validation_examples": int(len(labels["validation"])),
+                   "validation_accuracy": "held out: the runs never trained on validation; the meta-learners are "
+                                          "cross-validated on it", "rows": table.to_dict(orient="records")},
                   f, indent=2)
     index = write_index(out, "Stacking on the test split", [
-        ("Meta-learners fitted on the validation split only; every row scored on test", table)])
+        ("Meta-learners fitted on the validation split only; every row scored on test. validation_accuracy is "
+         "held out (the meta-learners' is cross-validated on validation): choose a row by it, not by test", table)])
     return ComparisonResult(table, out, finish(index))
