@@ -258,7 +258,13 @@ def test_stack_fits_its_meta_learners_on_validation_and_only_predicts_test(runs,
                     predicted_rows=[len(p) for p in test_probabilities])
         return real_stack(validation_probabilities, validation_labels, test_probabilities, learners)
 
+    real_held_out = stacking.held_out_on_validation
+
+    def held_out_on_validation(*args, **kwargs):  # as when a class has one validation photo: no estimate
+        return {**real_held_out(*args, **kwargs), "stack: XGBoost": None}
+
     monkeypatch.setattr(stacking, "stack", stack)
+    monkeypatch.setattr(stacking, "held_out_on_validation", held_out_on_validation)
     loaded = [pyck_eval.load_run(run) for run in runs]
     pyck_eval.stack_runs(loaded, pyck_eval.StackOptions(out_dir=str(tmp_path)))
     validation, test = split_labels(built_data_dir, "validation"), split_labels(built_data_dir, "test")
@@ -272,7 +278,9 @@ def test_stack_fits_its_meta_learners_on_validation_and_only_predicts_test(runs,
         assert table.set_index("model").loc[name, "accuracy"] == pytest.approx(trained["test"]["accuracy"])
         assert table.set_index("model").loc[name, "validation_accuracy"] == pytest.approx(
             trained["validation"]["accuracy"])
-    assert table["validation_accuracy"].notna().all()
+    assert table["validation_accuracy"].isna().tolist() == [False, False, True, False, False]
+    written = json.loads((tmp_path / "metrics.json").read_text(), parse_constant=pytest.fail)  # strict JSON
+    assert [row["validation_accuracy"] is None for row in written["rows"]] == [False, False, True, False, False]
     with pytest.raises(pyck_eval.OptionError, match="at least two runs"):
         pyck_eval.stack_runs(loaded[:1], pyck_eval.StackOptions(out_dir=str(tmp_path / "one")))
 

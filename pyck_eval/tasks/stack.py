@@ -67,7 +67,8 @@ def stack_runs(runs: list, options: StackOptions = StackOptions()) -> Comparison
         json.dump({"model_dirs": [run.model_dir for run in runs], "fitted_on": "validation", "scored_on": "test",
                    "validation_examples": int(len(labels["validation"])),
                    "validation_accuracy": "held out: the runs never trained on validation; the meta-learners are "
-                                          "cross-validated on it", "rows": table.to_dict(orient="records")},
+                                          "cross-validated on it (null: a class has one validation photo)",
+                   "rows": json.loads(table.to_json(orient="records", double_precision=15))},
                   f, indent=2)
     index = write_index(out, "Stacking on the test split", [
         ("Meta-learners fitted on the validation split only; every row scored on test. validation_accuracy is "
